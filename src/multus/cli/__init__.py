@@ -1,0 +1,1 @@
+"""The executables: multus (thin), multus-shim, multus-daemon, multusctl."""

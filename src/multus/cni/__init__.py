@@ -1,0 +1,1 @@
+"""The CNI protocol: environment, versions, results, invoking plugins, libcni's cache."""

@@ -1,0 +1,1 @@
+"""Multus' own configuration: the netconf it receives on stdin, and logging."""

@@ -1,0 +1,101 @@
+"""Logging as upstream configures it: ``logLevel``, ``logToStderr``, ``logFile``, ``logOptions``.
+
+Lines look like upstream's (``<RFC 3339 time> [<level>] <message>``). Levels: ``debug``,
+``verbose``, ``error``, ``panic`` (the default: almost silent). ``logFile`` rotates with the
+standard library's handler; rotated files are gzip-compressed unless ``logOptions.compress`` is
+false, and those older than ``maxAge`` days are removed. Logs never go to stdout, which belongs
+to the CNI protocol.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import logging.handlers
+import os
+import shutil
+import sys
+import time
+
+from multus.config.netconf import MultusConf
+
+LEVELS = {"debug": logging.DEBUG, "verbose": logging.INFO, "error": logging.ERROR, "panic": logging.CRITICAL}
+LOGGER = "multus"
+_HANDLER_MARK = "_multus_handler"
+
+
+class _Formatter(logging.Formatter):
+    _names = {logging.DEBUG: "debug", logging.INFO: "verbose", logging.WARNING: "error",
+              logging.ERROR: "error", logging.CRITICAL: "panic"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        t = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(record.created))
+        tz = time.strftime("%z", time.localtime(record.created))
+        tz = "Z" if tz in ("+0000", "") else f"{tz[:3]}:{tz[3:]}"
+        msg = record.getMessage()
+        if record.levelno == logging.WARNING:
+            msg = "warning: " + msg
+        if record.exc_info:
+            msg += "\n" + self.formatException(record.exc_info)
+        return f"{t}{tz} [{self._names.get(record.levelno, 'debug')}] {msg}"
+
+
+def _gzip_rotator(source: str, dest: str) -> None:
+    with open(source, "rb") as src, gzip.open(dest, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    os.remove(source)
+
+
+class _AgingRotatingHandler(logging.handlers.RotatingFileHandler):
+    def __init__(self, filename: str, max_bytes: int, backups: int, compress: bool, max_age_days: int) -> None:
+        super().__init__(filename, maxBytes=max_bytes, backupCount=backups, delay=True)
+        self.max_age = max_age_days
+        if compress:
+            self.namer = lambda name: name + ".gz"
+            self.rotator = _gzip_rotator
+
+    def doRollover(self) -> None:
+        super().doRollover()
+        if self.max_age > 0:
+            limit = time.time() - self.max_age * 86400
+            base = os.path.basename(self.baseFilename)
+            d = os.path.dirname(self.baseFilename) or "."
+            for n in os.listdir(d):
+                p = os.path.join(d, n)
+                if n.startswith(base + ".") and os.path.getmtime(p) < limit:
+                    os.remove(p)
+
+
+def configure(conf: MultusConf) -> logging.Logger:
+    """(Re)configure the ``multus`` logger for this config."""
+    logger = logging.getLogger(LOGGER)
+    for h in list(logger.handlers):
+        if getattr(h, _HANDLER_MARK, False):
+            logger.removeHandler(h)
+            h.close()
+    level_name = conf.log_level.lower()
+    if level_name and level_name not in LEVELS:
+        print(f"multus logging: cannot set logging level to {conf.log_level}", file=sys.stderr)
+        level_name = ""
+    logger.setLevel(LEVELS.get(level_name, logging.CRITICAL))
+    logger.propagate = False
+    fmt = _Formatter()
+    handlers: list[logging.Handler] = []
+    if conf.log_to_stderr:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    if conf.log_file:
+        o = conf.log_options
+        try:
+            handlers.append(_AgingRotatingHandler(
+                conf.log_file,
+                max_bytes=(o.max_size if o.max_size is not None else 100) * 1024 * 1024,
+                backups=o.max_backups if o.max_backups is not None else 5,
+                compress=o.compress if o.compress is not None else True,
+                max_age_days=o.max_age if o.max_age is not None else 5))
+        except OSError as e:
+            print(f"multus logging: cannot open logFile {conf.log_file}: {e}", file=sys.stderr)
+    for h in handlers:
+        h.setFormatter(fmt)
+        setattr(h, _HANDLER_MARK, True)
+        logger.addHandler(h)
+    return logger

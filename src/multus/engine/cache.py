@@ -1,0 +1,206 @@
+"""The scratch cache ``<cniDir>/<containerID>``: the delegates of a pod, in upstream's format.
+
+Upstream writes a JSON array of its ``DelegateNetConf`` objects (``Conf``, ``ConfList``,
+``Name``, ``ifnameRequest``, ``macRequest``, ``ipRequest``, ``default-route``,
+``IsFilterV4Gateway``, ``IsFilterV6Gateway``, ``deviceID``, ``resourceName`` and ``Bytes``, the
+base64 raw config). We write the same, so that upstream's binary can tear down what we set up,
+and read what upstream wrote. Our own additions (``master``, ``runtimeConfig``, ``cniArgs``,
+``selection``) are extra keys Go's decoder ignores; they let DEL send exactly what ADD sent.
+
+Writes are atomic (temp file, fsync, rename), mode 0600, under a per-container ``flock``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from multus.engine.models import Delegate
+from multus.errors import IO_FAILURE, CNIError
+
+log = logging.getLogger("multus.cache")
+
+CONTAINER_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
+LOCK_DIR = ".locks"
+
+
+def path(cni_dir: str, container_id: str) -> str:
+    return os.path.join(cni_dir, container_id)
+
+
+@contextlib.contextmanager
+def locked(cni_dir: str, container_id: str) -> Iterator[None]:
+    """Serialize requests for one container (ADD and DEL may race after a runtime restart)."""
+    d = os.path.join(cni_dir, LOCK_DIR)
+    try:
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        fd = os.open(os.path.join(d, container_id), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        raise CNIError(IO_FAILURE, f"cniDir: cannot lock {d}/{container_id}: {e.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def unlock_cleanup(cni_dir: str, container_id: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(os.path.join(cni_dir, LOCK_DIR, container_id))
+
+
+def _conf_part(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Go's ``types.NetConf`` and ``types.NetConfList`` views of the raw config."""
+    def netconf(c: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key in ("cniVersion", "name", "type", "capabilities"):
+            if c.get(key):
+                out[key] = c[key]
+        ipam = c.get("ipam")
+        out["ipam"] = {"type": ipam["type"]} if isinstance(ipam, dict) and ipam.get("type") else {}
+        out["dns"] = c["dns"] if isinstance(c.get("dns"), dict) else {}
+        return out
+
+    if isinstance(config.get("plugins"), list) and not config.get("type"):
+        lst: dict[str, Any] = {k: config[k] for k in ("cniVersion", "name", "disableCheck", "disableGC") if config.get(k)}
+        lst["plugins"] = [netconf(p) for p in config["plugins"] if isinstance(p, dict)]
+        return {"ipam": {}, "dns": {}}, lst
+    return netconf(config), {}
+
+
+def encode(delegates: list[Delegate]) -> bytes:
+    entries = []
+    for d in delegates:
+        conf, conflist = _conf_part(d.config)
+        e: dict[str, Any] = {"Conf": conf, "ConfList": conflist, "Name": d.name}
+        sel = d.selection
+        if not d.master:
+            e["ifnameRequest"] = d.ifname
+        if sel is not None:
+            if sel.mac:
+                e["macRequest"] = sel.mac
+            if sel.infiniband_guid:
+                e["infinibandGUIDRequest"] = sel.infiniband_guid
+            if sel.ips:
+                e["ipRequest"] = list(sel.ips)
+            if sel.default_route is not None:
+                e["default-route"] = list(sel.default_route)
+        e["IsFilterV4Gateway"] = d.filter_v4_gateway
+        e["IsFilterV6Gateway"] = d.filter_v6_gateway
+        if d.device_id:
+            e["deviceID"] = d.device_id
+        if d.resource_name:
+            e["resourceName"] = d.resource_name
+        e["Bytes"] = base64.b64encode(json.dumps(d.config).encode()).decode()
+        e["master"] = d.master
+        e["ifname"] = d.ifname
+        e["runtimeConfig"] = dict(d.runtime_config)
+        e["cniArgs"] = [list(p) for p in d.cni_args]
+        if sel is not None:
+            e["selection"] = sel.to_dict()
+        entries.append(e)
+    return json.dumps(entries).encode()
+
+
+def decode(data: bytes, ifname: str, cni_version: str) -> list[Delegate]:
+    """Delegates from a cache file written by us or by upstream. Raises ValueError if corrupt."""
+    from multus.engine.selection import NetworkSelection
+
+    entries = json.loads(data)
+    if not isinstance(entries, list):
+        raise ValueError("the cache is not a JSON array")
+    out: list[Delegate] = []
+    for idx, e in enumerate(entries):
+        if not isinstance(e, dict):
+            raise ValueError(f"entry {idx} is not an object")
+        raw = e.get("Bytes")
+        if isinstance(raw, str) and raw:
+            config = json.loads(base64.b64decode(raw))
+        elif isinstance(e.get("ConfList"), dict) and e["ConfList"].get("plugins"):
+            config = dict(e["ConfList"])
+        elif isinstance(e.get("Conf"), dict):
+            config = dict(e["Conf"])
+        else:
+            raise ValueError(f"entry {idx} has no configuration")
+        if not isinstance(config, dict):
+            raise ValueError(f"entry {idx}: the configuration is not an object")
+        if isinstance(config.get("plugins"), list) and not config.get("cniVersion"):
+            config["cniVersion"] = cni_version  # upstream injects multus' version into conflists
+        master = bool(e.get("master", idx == 0))
+        name = e.get("ifname") or (ifname if master else (e.get("ifnameRequest") or f"net{idx}"))
+        sel = None
+        if isinstance(e.get("selection"), dict):
+            with contextlib.suppress(Exception):
+                sel = NetworkSelection.from_dict(e["selection"])
+        args = tuple((str(p[0]), str(p[1])) for p in e.get("cniArgs", []) if isinstance(p, list) and len(p) == 2)
+        rc = e.get("runtimeConfig") if isinstance(e.get("runtimeConfig"), dict) else {}
+        out.append(Delegate(config=config, name=str(e.get("Name", "")), ifname=str(name), master=master,
+                            selection=sel, resource_name=str(e.get("resourceName", "")),
+                            device_id=str(e.get("deviceID", "")),
+                            filter_v4_gateway=bool(e.get("IsFilterV4Gateway")),
+                            filter_v6_gateway=bool(e.get("IsFilterV6Gateway")),
+                            cni_args=args, runtime_config=rc or {}))
+    return out
+
+
+def save(cni_dir: str, container_id: str, delegates: list[Delegate]) -> None:
+    """Write atomically: a crash leaves the old file or the new one, never half of one."""
+    data = encode(delegates)
+    try:
+        os.makedirs(cni_dir, mode=0o700, exist_ok=True)
+        final = path(cni_dir, container_id)
+        tmp = f"{final}.tmp.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, final)
+    except OSError as e:
+        with contextlib.suppress(OSError, UnboundLocalError):
+            os.unlink(tmp)
+        raise CNIError(IO_FAILURE, f"cniDir: cannot write the delegate cache {cni_dir}/{container_id}: "
+                       f"{e.strerror}") from None
+
+
+def load(cni_dir: str, container_id: str, ifname: str, cni_version: str) -> list[Delegate] | None:
+    """The cached delegates; None when the file is missing, unreadable or corrupt."""
+    p = path(cni_dir, container_id)
+    try:
+        with open(p, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        log.error("cannot read the delegate cache %s: %s", p, e)
+        return None
+    try:
+        return decode(data, ifname, cni_version)
+    except (ValueError, TypeError, KeyError) as e:
+        log.error("the delegate cache %s is corrupt (%s): rebuilding from the result caches", p, e)
+        return None
+
+
+def remove(cni_dir: str, container_id: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path(cni_dir, container_id))
+
+
+def cached_container_ids(cni_dir: str) -> list[str]:
+    """Container IDs that have a scratch cache file."""
+    try:
+        names = os.listdir(cni_dir)
+    except OSError:
+        return []
+    return [n for n in names if CONTAINER_ID_RE.match(n) and ".tmp." not in n
+            and os.path.isfile(os.path.join(cni_dir, n))]

@@ -1,0 +1,85 @@
+"""GC (§15): remove what no runtime still uses, for every network, not only the cluster one.
+
+``cni.dev/valid-attachments`` lists the ``{containerID, ifname}`` the runtime still has. A
+container with a scratch cache but no valid attachment is torn down like a DEL; then every
+network still in use gets a GC with its own valid attachments; finally stale cache files, result
+files and lock files are pruned (upstream leaves them forever, #1488).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import attrs
+
+from multus.cni import libcni
+from multus.engine import cache, delete
+from multus.engine.models import Delegate, RequestContext
+from multus.errors import DELEGATE_FAILED, INVALID_CONFIG, CNIError
+
+log = logging.getLogger("multus")
+
+
+def _valid(ctx: RequestContext) -> list[dict[str, str]]:
+    raw = ctx.request.config.get(libcni.VALID_ATTACHMENTS_KEY, [])
+    if not isinstance(raw, list):
+        raise CNIError(INVALID_CONFIG, f"{libcni.VALID_ATTACHMENTS_KEY}: must be an array")
+    out = []
+    for i, a in enumerate(raw):
+        if not isinstance(a, dict) or not isinstance(a.get("containerID"), str):
+            raise CNIError(INVALID_CONFIG, f"{libcni.VALID_ATTACHMENTS_KEY}[{i}]: must be an object with "
+                           "a string containerID")
+        out.append({"containerID": a["containerID"], "ifname": str(a.get("ifname", ""))})
+    return out
+
+
+def gc(ctx: RequestContext) -> None:
+    conf = ctx.conf
+    valid_ids = {a["containerID"] for a in _valid(ctx)}
+    errors: list[str] = []
+
+    # 1. pods the runtime no longer has: DEL them from their caches
+    stale = [c for c in cache.cached_container_ids(conf.cni_dir) if c not in valid_ids]
+    stale += sorted({a.container_id for a in libcni.list_cached_attachments(conf.cni_dir)
+                     if a.container_id not in valid_ids} - set(stale))
+    for cid in stale:
+        sub = attrs.evolve(ctx, request=attrs.evolve(ctx.request, command="DEL", container_id=cid,
+                                                     netns="", ifname=_master_ifname(conf.cni_dir, cid)))
+        try:
+            with cache.locked(conf.cni_dir, cid):
+                delete.delete(sub)
+        except CNIError as e:
+            errors.append(f"{cid}: {e.msg}")
+
+    # 2. GC each network still in use, with its own valid attachments
+    networks: dict[str, tuple[Delegate, list[dict[str, str]]]] = {}
+    for a in libcni.list_cached_attachments(conf.cni_dir):
+        if a.container_id not in valid_ids:
+            continue
+        entry = networks.setdefault(a.network_name, (Delegate(config=dict(a.config), name=a.network_name,
+                                                                ifname=a.ifname), []))
+        entry[1].append({"containerID": a.container_id, "ifname": a.ifname})
+    for name, (d, attachments) in sorted(networks.items()):
+        try:
+            ctx.plugins.delegate_invoke(ctx, d, "GC", attachments)
+        except CNIError as e:
+            errors.append(f"network {name}: {e.msg}")
+
+    # 3. prune lock files of containers that are gone
+    lock_dir = os.path.join(conf.cni_dir, cache.LOCK_DIR)
+    try:
+        for n in os.listdir(lock_dir):
+            if n not in valid_ids:
+                cache.unlock_cleanup(conf.cni_dir, n)
+    except OSError:
+        pass
+    if errors:
+        raise CNIError(DELEGATE_FAILED, "GC: " + " / ".join(errors))
+
+
+def _master_ifname(cni_dir: str, cid: str) -> str:
+    """The interface the runtime named for a stale pod (its cluster network's), best effort."""
+    for a in libcni.list_cached_attachments(cni_dir, container_id=cid):
+        if not a.ifname.startswith("net"):
+            return a.ifname
+    return "eth0"

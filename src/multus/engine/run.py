@@ -1,0 +1,85 @@
+"""One request, start to end: config, logging, the verb, the lifecycle notification.
+
+The thin ``multus`` executable and the daemon both call :func:`handle`; it holds no state of its
+own, so the daemon can run many at once with one :class:`~multus.plugin.manager.Plugins`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from multus.cni.request import CniRequest
+from multus.config import logs, netconf
+from multus.engine import cache, readiness, runtimeconf
+from multus.engine.models import RequestContext
+from multus.errors import CNIError
+from multus.plugin.manager import Plugins
+
+
+def context(req: CniRequest, plugins: Plugins | None = None) -> RequestContext:
+    conf = netconf.load(req.config)
+    logs.configure(conf)
+    if plugins is None:
+        plugins = Plugins(enabled=conf.plugins, env=req.env)
+    else:
+        plugins.enable(conf.plugins)
+    return RequestContext(request=req, conf=conf, plugins=plugins)
+
+
+def handle(req: CniRequest, plugins: Plugins | None = None) -> dict[str, Any] | None:
+    ctx = context(req, plugins)
+    start = time.monotonic()
+    error: CNIError | None = None
+    try:
+        return dispatch(ctx)
+    except CNIError as e:
+        error = e
+        raise
+    finally:
+        ctx.plugins.request_done(ctx, req.command, error, time.monotonic() - start)
+
+
+def dispatch(ctx: RequestContext) -> dict[str, Any] | None:
+    req, conf = ctx.request, ctx.conf
+    ctx.plugins.check_enabled_installed()
+    if conf.prev_result is not None:
+        from multus.cni.result import parse_result
+
+        parse_result(conf.prev_result, conf.cni_version or None)
+    if req.command == "ADD":
+        from multus.engine import add
+
+        netconf.validate(conf)
+        runtimeconf.validate_k8s_args(req)
+        readiness.wait(conf)
+        with cache.locked(conf.cni_dir, req.container_id):
+            ctx.pod = ctx.plugins.source_pod(ctx)
+            if ctx.pod is not None and not ctx.pod.exists:
+                return add.pod_not_found_result(ctx)
+            return add.add(ctx)
+    if req.command == "DEL":
+        from multus.engine import delete
+
+        with cache.locked(conf.cni_dir, req.container_id):
+            delete.delete(ctx)
+        return None
+    if req.command == "CHECK":
+        from multus.engine import check
+
+        netconf.validate(conf)
+        check.check(ctx)
+        return None
+    if req.command == "GC":
+        from multus.engine import gc
+
+        readiness.wait(conf)
+        gc.gc(ctx)
+        return None
+    if req.command == "STATUS":
+        from multus.engine import status
+
+        netconf.validate(conf)
+        status.status(ctx)
+        return None
+    raise CNIError(4, f"unknown CNI_COMMAND: {req.command}")

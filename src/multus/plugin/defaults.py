@@ -1,0 +1,60 @@
+"""The core's own hook implementations, registered by module path with ``trylast`` so that any
+plugin can override them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from multus.engine.models import Attachment, Delegate, RequestContext
+from multus.plugin.hookspec import hookimpl
+
+log = logging.getLogger("multus")
+
+
+@hookimpl(trylast=True)
+def multus_source_delegates(ctx: RequestContext) -> list[Delegate]:
+    from multus.engine import plan
+
+    return plan.plan(ctx)
+
+
+@hookimpl(trylast=True)
+def multus_delegate_invoke(ctx: RequestContext, delegate: Delegate, command: str,
+                           attachments: list[dict[str, str]]) -> dict[str, Any]:
+    """Exec the delegate's plugins as libcni does."""
+    from multus.cni import libcni
+
+    req, conf = ctx.request, ctx.conf
+    net = libcni.Network.from_config(delegate.config)
+    bin_dirs = [*conf.bin_dirs, *req.path]
+    rt = libcni.RuntimeConf(container_id=req.container_id, netns=req.netns, ifname=delegate.ifname,
+                            args=delegate.cni_args, capability_args=delegate.runtime_config,
+                            cache_dir=conf.cni_dir)
+    timeout = conf.delegate_timeout
+    if command == "ADD":
+        return libcni.add_network(net, rt, bin_dirs, req.env, timeout)
+    if command == "DEL":
+        libcni.del_network(net, rt, bin_dirs, req.env, timeout)
+    elif command == "CHECK":
+        libcni.check_network(net, rt, bin_dirs, req.env, timeout)
+    elif command == "GC":
+        libcni.gc_network(net, attachments, bin_dirs, req.env, conf.cni_dir, timeout)
+    elif command == "STATUS":
+        libcni.status_network(net, bin_dirs, req.env, timeout)
+    return {}
+
+
+@hookimpl(trylast=True)
+def multus_result_merge(ctx: RequestContext, attachments: list[Attachment]) -> dict[str, Any]:
+    """The cluster network's result, converted to the Multus config's cniVersion (upstream's thin
+    plugin returns it in the delegate's version, which breaks runtimes expecting their own)."""
+    from multus.cni import result as cni_result
+
+    to = ctx.conf.cni_version
+    master = next((a for a in attachments if a.delegate.master), attachments[0] if attachments else None)
+    if master is None or not master.result:
+        return cni_result.empty_result(to or "1.0.0")
+    if not to:
+        return master.result
+    return cni_result.convert_result(master.result, to)

@@ -1,0 +1,171 @@
+"""The typed facade over pluggy: the only code that calls ``pm.hook``.
+
+One :class:`Plugins` per application object (a thin ``multus`` process has one; the daemon has
+one for its lifetime; each test makes a fresh one). Backends are found through entry points:
+
+* the ones this distribution ships (``plugins/`` in the source tree) are always available;
+* those of other distributions load only when enabled by name, in the config key ``plugins`` or
+  the environment variable ``MULTUS_PLUGINS`` (comma separated).
+
+A family's entry points are imported only when a request first calls one of its hooks, so a DEL
+served from the cache never imports the Kubernetes backend, and ``VERSION`` imports none.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from multus.errors import PLUGIN_LOAD_FAILED, CNIError
+from multus.plugin import hookspec
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+    from multus.engine.models import Attachment, Delegate, NetworkConfig, NetworkRef, PodInfo, RequestContext
+
+log = logging.getLogger("multus.plugins")
+
+DISTRIBUTION = "multus"
+ENV_ENABLE = "MULTUS_PLUGINS"
+DEFAULTS_MODULE = "multus.plugin.defaults"
+
+
+def group_of(family: str) -> str:
+    return f"multus.{family}"
+
+
+class Plugins:
+    """Typed access to every hook, with lazy, per-family loading of entry points."""
+
+    def __init__(self, enabled: Iterable[str] = (), env: Mapping[str, str] | None = None,
+                 entry_points: bool = True) -> None:
+        env = os.environ if env is None else env
+        self.pm = pluggy.PluginManager(hookspec.PROJECT)
+        self.pm.add_hookspecs(hookspec)
+        self.pm.register(importlib.import_module(DEFAULTS_MODULE), name=DEFAULTS_MODULE)
+        self.enabled = {n.strip() for n in enabled if n.strip()}
+        self.enabled |= {n.strip() for n in env.get(ENV_ENABLE, "").split(",") if n.strip()}
+        self._use_entry_points = entry_points
+        self._loaded: set[str] = set()
+        self.state: dict[str, Any] = {}
+        """Plugin state that outlives one request (the daemon's API clients, for example)."""
+
+    # --- loading ---------------------------------------------------------------------------
+
+    def register(self, plugin: object, name: str | None = None) -> None:
+        """Register a plugin object or module directly (custom meta-plugins, tests)."""
+        self.pm.register(plugin, name=name)
+
+    def enable(self, names: Iterable[str]) -> None:
+        """Enable more third-party plugins (e.g. from the config key ``plugins``)."""
+        new = {n for n in names if n} - self.enabled
+        if new:
+            self.enabled |= new
+            self._loaded.clear()  # groups already loaded may have entries for the new names
+
+    def load_family(self, family: str) -> None:
+        if family in self._loaded or not self._use_entry_points:
+            return
+        group = group_of(family)
+        for ep, dist in self._entry_points(group):
+            if self.pm.get_plugin(f"{group}:{ep.name}") is not None:
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as e:
+                raise CNIError(PLUGIN_LOAD_FAILED,
+                               f"multus plugin {ep.name!r} ({ep.value}) of distribution {dist!r} "
+                               f"failed to import: {type(e).__name__}: {e}") from e
+            self.pm.register(plugin, name=f"{group}:{ep.name}")
+        self._loaded.add(family)
+
+    def _entry_points(self, group: str) -> list[tuple[EntryPoint, str]]:
+        from importlib import metadata
+
+        out: list[tuple[EntryPoint, str]] = []
+        try:
+            ours = metadata.distribution(DISTRIBUTION).entry_points
+        except metadata.PackageNotFoundError:
+            ours = metadata.EntryPoints(())
+        out += [(ep, DISTRIBUTION) for ep in ours if ep.group == group]
+        if self.enabled:
+            for ep in metadata.entry_points(group=group):
+                dist = ep.dist.name if ep.dist is not None else "?"
+                if ep.name in self.enabled and dist != DISTRIBUTION:
+                    out.append((ep, dist))
+        return out
+
+    def check_enabled_installed(self) -> None:
+        """Every enabled name must be some installed distribution's entry point."""
+        if not self.enabled or not self._use_entry_points:
+            return
+        from importlib import metadata
+
+        known = {ep.name for fam in hookspec.FAMILIES for ep in metadata.entry_points(group=group_of(fam))}
+        missing = sorted(self.enabled - known)
+        if missing:
+            raise CNIError(PLUGIN_LOAD_FAILED, f"plugins: enabled multus plugin(s) {missing} are not installed "
+                           f"(no entry point in groups {[group_of(f) for f in hookspec.FAMILIES]})")
+
+    # --- source ----------------------------------------------------------------------------
+
+    def source_pod(self, ctx: RequestContext) -> PodInfo | None:
+        self.load_family("source")
+        return self.pm.hook.multus_source_pod(ctx=ctx)  # type: ignore[no-any-return]
+
+    def source_network(self, ctx: RequestContext, ref: NetworkRef) -> NetworkConfig | None:
+        self.load_family("source")
+        return self.pm.hook.multus_source_network(ctx=ctx, ref=ref)  # type: ignore[no-any-return]
+
+    def source_delegates(self, ctx: RequestContext) -> list[Delegate]:
+        self.load_family("source")
+        return self.pm.hook.multus_source_delegates(ctx=ctx) or []
+
+    def source_resource_map(self, ctx: RequestContext) -> dict[str, list[str]]:
+        self.load_family("source")
+        return self.pm.hook.multus_source_resource_map(ctx=ctx) or {}
+
+    # --- delegate --------------------------------------------------------------------------
+
+    def delegate_invoke(self, ctx: RequestContext, delegate: Delegate, command: str,
+                        attachments: list[dict[str, str]] | None = None) -> dict[str, Any]:
+        self.load_family("delegate")
+        out = self.pm.hook.multus_delegate_invoke(ctx=ctx, delegate=delegate, command=command,
+                                                  attachments=attachments or [])
+        return out if out is not None else {}
+
+    # --- result ----------------------------------------------------------------------------
+
+    def result_merge(self, ctx: RequestContext, attachments: list[Attachment]) -> dict[str, Any]:
+        self.load_family("result")
+        return self.pm.hook.multus_result_merge(ctx=ctx, attachments=attachments) or {}
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def delegate_added(self, ctx: RequestContext, attachment: Attachment) -> None:
+        self.load_family("lifecycle")
+        self.pm.hook.multus_lifecycle_delegate_added(ctx=ctx, attachment=attachment)
+
+    def pod_added(self, ctx: RequestContext, attachments: list[Attachment]) -> None:
+        self.load_family("lifecycle")
+        self.pm.hook.multus_lifecycle_pod_added(ctx=ctx, attachments=attachments)
+
+    def delegate_deleted(self, ctx: RequestContext, delegate: Delegate, error: CNIError | None) -> None:
+        try:
+            self.load_family("lifecycle")
+            self.pm.hook.multus_lifecycle_delegate_deleted(ctx=ctx, delegate=delegate, error=error)
+        except Exception:
+            log.exception("a lifecycle plugin failed after deleting %s", delegate.name)
+
+    def request_done(self, ctx: RequestContext, command: str, error: CNIError | None, seconds: float) -> None:
+        try:
+            self.load_family("lifecycle")
+            self.pm.hook.multus_lifecycle_request_done(ctx=ctx, command=command, error=error, seconds=seconds)
+        except Exception:
+            log.exception("a lifecycle plugin failed after %s", command)
