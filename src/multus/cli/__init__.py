@@ -1,1 +1,1 @@
-"""The executables: multus (thin), multus-shim, multus-daemon, multusctl."""
+"""The executables: multus (the thin CNI plugin) and passthru (head of the auxiliary chain)."""

@@ -185,13 +185,23 @@ def finish(ctx: RequestContext, d: Delegate) -> Delegate:
     return attrs.evolve(d, cni_args=args, runtime_config=rc)
 
 
+def _gateways(d: Delegate) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    out = []
+    for gw in d.default_route or ():
+        try:
+            out.append(ipaddress.ip_address(gw))
+        except ValueError:
+            raise CNIError(INVALID_CONFIG, f"default-route: invalid gateway {gw!r} for network {d.name!r}") from None
+    return out
+
+
 def gateway_flags(delegates: list[Delegate]) -> list[Delegate]:
     """Which interfaces lose their default routes (§9), with upstream #1011 fixed: an empty
     ``default-route`` list only strips the default routes of its own interface."""
     v4 = v6 = 0
     for d in delegates:
-        for gw in d.default_route or ():
-            if ipaddress.ip_address(gw).version == 4:
+        for gw in _gateways(d):
+            if gw.version == 4:
                 v4 += 1
             else:
                 v6 += 1
@@ -201,7 +211,7 @@ def gateway_flags(delegates: list[Delegate]) -> list[Delegate]:
         return delegates
     out = []
     for d in delegates:
-        gws = [ipaddress.ip_address(g) for g in d.default_route or ()]
+        gws = _gateways(d)
         own4 = any(g.version == 4 for g in gws)
         own6 = any(g.version == 6 for g in gws)
         strip_all = d.default_route is not None and not gws
