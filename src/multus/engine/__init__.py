@@ -1,0 +1,1 @@
+"""The meta-plugin engine: what multus does for each CNI verb."""
