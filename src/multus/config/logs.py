@@ -9,11 +9,8 @@ to the CNI protocol.
 
 from __future__ import annotations
 
-import gzip
 import logging
-import logging.handlers
 import os
-import shutil
 import sys
 import time
 
@@ -41,29 +38,36 @@ class _Formatter(logging.Formatter):
 
 
 def _gzip_rotator(source: str, dest: str) -> None:
+    import gzip
+    import shutil
+
     with open(source, "rb") as src, gzip.open(dest, "wb") as dst:
         shutil.copyfileobj(src, dst)
     os.remove(source)
 
 
-class _AgingRotatingHandler(logging.handlers.RotatingFileHandler):
-    def __init__(self, filename: str, max_bytes: int, backups: int, compress: bool, max_age_days: int) -> None:
-        super().__init__(filename, maxBytes=max_bytes, backupCount=backups, delay=True)
-        self.max_age = max_age_days
-        if compress:
-            self.namer = lambda name: name + ".gz"
-            self.rotator = _gzip_rotator
+def _file_handler(filename: str, max_bytes: int, backups: int, compress: bool, max_age_days: int) -> logging.Handler:
+    """A size-rotating handler that compresses rotated files and removes those past ``maxAge``.
+    ``logging.handlers`` is imported here: most configurations log to stderr only."""
+    import logging.handlers
 
-    def doRollover(self) -> None:
-        super().doRollover()
-        if self.max_age > 0:
-            limit = time.time() - self.max_age * 86400
-            base = os.path.basename(self.baseFilename)
-            d = os.path.dirname(self.baseFilename) or "."
-            for n in os.listdir(d):
-                p = os.path.join(d, n)
-                if n.startswith(base + ".") and os.path.getmtime(p) < limit:
-                    os.remove(p)
+    class AgingRotatingHandler(logging.handlers.RotatingFileHandler):
+        def doRollover(self) -> None:
+            super().doRollover()
+            if max_age_days > 0:
+                limit = time.time() - max_age_days * 86400
+                base = os.path.basename(self.baseFilename)
+                d = os.path.dirname(self.baseFilename) or "."
+                for n in os.listdir(d):
+                    p = os.path.join(d, n)
+                    if n.startswith(base + ".") and os.path.getmtime(p) < limit:
+                        os.remove(p)
+
+    h = AgingRotatingHandler(filename, maxBytes=max_bytes, backupCount=backups, delay=True)
+    if compress:
+        h.namer = lambda name: name + ".gz"
+        h.rotator = _gzip_rotator
+    return h
 
 
 def configure(conf: MultusConf) -> logging.Logger:
@@ -86,7 +90,7 @@ def configure(conf: MultusConf) -> logging.Logger:
     if conf.log_file:
         o = conf.log_options
         try:
-            handlers.append(_AgingRotatingHandler(
+            handlers.append(_file_handler(
                 conf.log_file,
                 max_bytes=(o.max_size if o.max_size is not None else 100) * 1024 * 1024,
                 backups=o.max_backups if o.max_backups is not None else 5,

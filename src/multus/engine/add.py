@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from multus.cni import result as cni_result
-from multus.engine import cache, gateway, netns
+from multus.engine import cache, netns
 from multus.engine.models import Attachment, Delegate, RequestContext
 from multus.errors import DELEGATE_FAILED, CNIError
 
@@ -23,6 +22,8 @@ def pod_not_found_result(ctx: RequestContext) -> dict[str, Any]:
     req = ctx.request
     res = {"cniVersion": "1.0.0", "interfaces": [{"name": req.ifname, "sandbox": req.netns}],
            "ips": [{"address": "0.0.0.0/0", "gateway": "0.0.0.0"}]}
+    from multus.cni import result as cni_result
+
     to = ctx.conf.cni_version or "1.0.0"
     try:
         return cni_result.convert_result(res, to)
@@ -51,7 +52,10 @@ def add(ctx: RequestContext) -> dict[str, Any]:
 
                 devices.prepare(ctx, d)
             res = ctx.plugins.delegate_invoke(ctx, d, "ADD")
-            res = gateway.apply(ctx, d, res)
+            if d.filter_v4_gateway or d.filter_v6_gateway or d.default_route:
+                from multus.engine import gateway
+
+                res = gateway.apply(ctx, d, res)
             info = None
             if d.device_id and not d.master:
                 from multus.engine import devices

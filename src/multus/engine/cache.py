@@ -110,9 +110,10 @@ def encode(delegates: list[Delegate]) -> bytes:
 
 
 def decode(data: bytes, ifname: str, cni_version: str) -> list[Delegate]:
-    """Delegates from a cache file written by us or by upstream. Raises ValueError if corrupt."""
-    from multus.engine.selection import NetworkSelection
+    """Delegates from a cache file written by us or by upstream. Raises ValueError if corrupt.
 
+    The selection element is kept in the file for operators but not decoded: DEL and CHECK need
+    only the config, interface name, CNI_ARGS and runtimeConfig, which are stored as sent."""
     entries = json.loads(data)
     if not isinstance(entries, list):
         raise ValueError("the cache is not a JSON array")
@@ -135,14 +136,10 @@ def decode(data: bytes, ifname: str, cni_version: str) -> list[Delegate]:
             config["cniVersion"] = cni_version  # upstream injects multus' version into conflists
         master = bool(e.get("master", idx == 0))
         name = e.get("ifname") or (ifname if master else (e.get("ifnameRequest") or f"net{idx}"))
-        sel = None
-        if isinstance(e.get("selection"), dict):
-            with contextlib.suppress(Exception):
-                sel = NetworkSelection.from_dict(e["selection"])
         args = tuple((str(p[0]), str(p[1])) for p in e.get("cniArgs", []) if isinstance(p, list) and len(p) == 2)
         rc = e.get("runtimeConfig") if isinstance(e.get("runtimeConfig"), dict) else {}
         out.append(Delegate(config=config, name=str(e.get("Name", "")), ifname=str(name), master=master,
-                            selection=sel, resource_name=str(e.get("resourceName", "")),
+                            resource_name=str(e.get("resourceName", "")),
                             device_id=str(e.get("deviceID", "")),
                             filter_v4_gateway=bool(e.get("IsFilterV4Gateway")),
                             filter_v6_gateway=bool(e.get("IsFilterV6Gateway")),

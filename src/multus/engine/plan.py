@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from multus.engine import models, runtimeconf
 from multus.engine.annotations import DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION
 from multus.engine.models import Delegate, NetworkConfig, NetworkRef, RequestContext
-from multus.engine.selection import NetworkSelection, parse_default_network_annotation, parse_networks_annotation
 from multus.errors import INVALID_CONFIG, CNIError
+
+if TYPE_CHECKING:
+    from multus.engine.selection import NetworkSelection
 
 
 def pod_namespace(ctx: RequestContext) -> str:
@@ -108,6 +110,8 @@ def plan(ctx: RequestContext) -> list[Delegate]:
 
     # 2. the pod's replacement for the cluster network
     if annotations.get(DEFAULT_NETWORK_ANNOTATION):
+        from multus.engine.selection import parse_default_network_annotation
+
         sel = parse_default_network_annotation(annotations[DEFAULT_NETWORK_ANNOTATION], conf.multus_namespace)
         if sel is not None:
             _check_isolation(ctx, sel, "tryLoadK8sPodDefaultNetwork")
@@ -117,6 +121,8 @@ def plan(ctx: RequestContext) -> list[Delegate]:
 
     # 3. the networks the pod asks for
     if annotations.get(NETWORKS_ANNOTATION):
+        from multus.engine.selection import parse_networks_annotation
+
         for sel in parse_networks_annotation(annotations[NETWORKS_ANNOTATION], ns):
             _check_isolation(ctx, sel, "GetNetworkDelegates")
             picked.append((_resolve(ctx, NetworkRef(sel.name, sel.namespace, models.ANNOTATION, sel),

@@ -49,12 +49,13 @@ def multus_delegate_invoke(ctx: RequestContext, delegate: Delegate, command: str
 def multus_result_merge(ctx: RequestContext, attachments: list[Attachment]) -> dict[str, Any]:
     """The cluster network's result, converted to the Multus config's cniVersion (upstream's thin
     plugin returns it in the delegate's version, which breaks runtimes expecting their own)."""
-    from multus.cni import result as cni_result
-
     to = ctx.conf.cni_version
     master = next((a for a in attachments if a.delegate.master), attachments[0] if attachments else None)
+    if master is not None and master.result and (not to or master.result.get("cniVersion") == to):
+        return master.result  # already in the right version: no need to load the result types
+
+    from multus.cni import result as cni_result
+
     if master is None or not master.result:
         return cni_result.empty_result(to or "1.0.0")
-    if not to:
-        return master.result
     return cni_result.convert_result(master.result, to)
