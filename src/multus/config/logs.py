@@ -63,7 +63,10 @@ def _file_handler(filename: str, max_bytes: int, backups: int, compress: bool, m
                     if n.startswith(base + ".") and os.path.getmtime(p) < limit:
                         os.remove(p)
 
-    h = AgingRotatingHandler(filename, maxBytes=max_bytes, backupCount=backups, delay=True)
+    directory = os.path.dirname(filename)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    h = AgingRotatingHandler(filename, maxBytes=max_bytes, backupCount=backups)
     if compress:
         h.namer = lambda name: name + ".gz"
         h.rotator = _gzip_rotator
@@ -98,6 +101,8 @@ def configure(conf: MultusConf) -> logging.Logger:
                 max_age_days=o.max_age if o.max_age is not None else 5))
         except OSError as e:
             print(f"multus logging: cannot open logFile {conf.log_file}: {e}", file=sys.stderr)
+    if not handlers:
+        handlers.append(logging.NullHandler())  # else logging's last resort writes to stderr
     for h in handlers:
         h.setFormatter(fmt)
         setattr(h, _HANDLER_MARK, True)

@@ -126,6 +126,16 @@ def _make_converter() -> Any:
                 raise TypeError(f"capability {k!r}: expected bool, got {type(v).__name__}")
         return d
     conv.register_structure_hook_func(lambda t: t == dict[str, bool], caps)
+
+    from cattrs.gen import make_dict_structure_fn
+
+    log_options = make_dict_structure_fn(LogOptions, conv)
+
+    def objects_only(value: Any, t: Any) -> LogOptions:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+        return log_options(value, t)
+    conv.register_structure_hook(LogOptions, objects_only)
     return conv
 
 
