@@ -50,11 +50,22 @@ def setns(path: str) -> None:
 
 
 def in_root_netns() -> bool:
-    """True when this process shares the network namespace of PID 1 (the machine's own)."""
+    """True when this process shares the machine's own network namespace.
+
+    That is the namespace of PID 1, or of PID 2 (kthreadd, always in the initial namespaces) where
+    PID 1 cannot be inspected, as under some VM init processes. When neither can be read the answer
+    is True: better to refuse or move into a lab than to touch the machine's network.
+    """
     try:
-        return os.stat("/proc/self/ns/net").st_ino == os.stat("/proc/1/ns/net").st_ino
+        mine = os.stat("/proc/self/ns/net").st_ino
     except OSError:
-        return False
+        return True
+    for pid in (1, 2):
+        try:
+            return mine == os.stat(f"/proc/{pid}/ns/net").st_ino
+        except OSError:
+            continue
+    return True
 
 
 def links(netns: str) -> list[dict[str, Any]]:
