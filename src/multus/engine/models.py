@@ -51,6 +51,9 @@ class NetworkRef:
     namespace: str = ""
     purpose: str = ANNOTATION
     selection: NetworkSelection | None = None
+    conf_dir_only: bool = False
+    """Set when a NetworkAttachmentDefinition with an empty spec named this network: only the
+    file of that name in ``confDir`` may answer."""
 
 
 @attrs.frozen

@@ -32,6 +32,13 @@ def pod_namespace(ctx: RequestContext) -> str:
 
 def _resolve(ctx: RequestContext, ref: NetworkRef, what: str) -> NetworkConfig:
     nc = ctx.plugins.source_network(ctx, ref)
+    if nc is not None and not nc.config:
+        # known (a NAD with an empty spec) but configured by the file of that name in confDir
+        found = ctx.plugins.source_network(ctx, attrs.evolve(ref, conf_dir_only=True))
+        if found is None or not found.config:
+            raise CNIError(INVALID_CONFIG, f"{what}: network {nc.name or ref.name} has no configuration of its "
+                           f"own and no file named {ref.name!r} in {ctx.conf.conf_dir}")
+        nc = attrs.evolve(found, name=nc.name or found.name, resource_name=nc.resource_name or found.resource_name)
     if nc is None:
         where = f" in namespace {ref.namespace}" if ref.namespace else ""
         raise CNIError(INVALID_CONFIG, f"{what}: cannot find network: {ref.name}{where}")

@@ -60,6 +60,10 @@ def multus_source_network(ctx: RequestContext, ref: NetworkRef) -> NetworkConfig
     returns ``None`` for a missing NetworkAttachmentDefinition named by ``clusterNetwork`` so that
     a file in ``confDir`` is tried next, but raises for one named by the pod annotation.
 
+    An answer whose ``config`` is empty means "known here, but configured by the file of that name
+    in ``confDir``" (a NetworkAttachmentDefinition with an empty spec): the engine asks again with
+    ``ref.conf_dir_only`` set and keeps this answer's ``name`` and ``resource_name``.
+
     :return: the :class:`~multus.engine.models.NetworkConfig`, or ``None`` for "unknown here".
     Semantics: first result; raise :class:`~multus.errors.CNIError` to reject. Since 0.1.
     """

@@ -1,0 +1,467 @@
+"""A small, fail-fast Kubernetes API client for multus (the ``kubernetes`` package, imported lazily).
+
+Where the connection comes from, as upstream's ``GetK8sClient``:
+
+1. ``kubeconfig`` of the multus configuration, when set;
+2. otherwise the in-cluster configuration, when ``KUBERNETES_SERVICE_HOST`` and
+   ``KUBERNETES_SERVICE_PORT`` are set in the request's environment (token and CA from the
+   service-account directory);
+3. otherwise there is no client and the Kubernetes backend stays out of the way.
+
+Settings (top-level keys of the multus configuration, read from ``conf.raw``):
+
+``kubeAPITimeout`` (seconds, default 10)
+    The **total** time one operation may take, retries and back-off included. Each attempt may
+    use whatever is left of it, so a slow API server is not cut off after 250 ms as upstream's
+    thin plugin does (#1461), and an unreachable one fails the ADD within the budget.
+``kubeAPIRetries`` (default 3)
+    Further attempts after a connection error, a timeout, 429 or a 5xx answer, with a short
+    exponential back-off (0.1 s, 0.2 s, 0.4 s ..., at most 1 s). When they are used up the
+    operation fails with code 11 (``TRY_AGAIN_LATER``): the runtime retries the sandbox.
+
+A 401 answer re-reads the kubeconfig (and the token file it names) or the service-account token
+from disk, builds a new connection and retries once, so rotated tokens keep working without a
+restart (upstream #852). Reads are JSON dicts (no model deserialisation). Names are checked
+before they are put into a URL.
+
+:func:`client_for` returns the client of a request: one per connection source, kept in
+``ctx.plugins.state`` so that the daemon reuses its connection pool; :func:`cached_pod` and
+:func:`cached_nad` keep what was read in ``ctx.cache``, so no object is read twice in one request.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from multus.errors import INVALID_CONFIG, TRY_AGAIN_LATER, CNIError
+
+if TYPE_CHECKING:
+    from multus.config.netconf import MultusConf
+    from multus.engine.models import RequestContext
+
+log = logging.getLogger("multus.k8s")
+
+NAD_GROUP = "k8s.cni.cncf.io"
+NAD_VERSION = "v1"
+NAD_PLURAL = "network-attachment-definitions"
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+HOST_ENV = "KUBERNETES_SERVICE_HOST"
+PORT_ENV = "KUBERNETES_SERVICE_PORT"
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_RETRIES = 3
+BACKOFF_BASE = 0.1
+BACKOFF_MAX = 1.0
+RETRIABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+EVENT_COMPONENT = "multus"
+EVENT_BUDGET = 3.0
+"""Events are best effort: at most this long (and one retry) each, so they never hold an ADD up."""
+
+STATE_PREFIX = "multus_k8s.client:"
+CACHE_PREFIX = "multus_k8s:"
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+class KubeAPIError(CNIError):
+    """The API server answered with an error status (``status``; 0 when it never answered)."""
+
+    def __init__(self, code: int, msg: str, status: int = 0, reason: str = "", details: str = "") -> None:
+        super().__init__(code, msg, details)
+        self.status = status
+        self.reason = reason
+
+
+def valid_name(name: str) -> bool:
+    """An object name the API accepts (DNS-1123 subdomain): never a path, never ``..``."""
+    return 0 < len(name) <= 253 and _DNS1123_SUBDOMAIN.match(name) is not None
+
+
+def valid_namespace(ns: str) -> bool:
+    return 0 < len(ns) <= 63 and _DNS1123_LABEL.match(ns) is not None
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+def in_cluster(env: Mapping[str, str]) -> bool:
+    return bool(env.get(HOST_ENV)) and bool(env.get(PORT_ENV))
+
+
+def configured(conf: MultusConf, env: Mapping[str, str]) -> bool:
+    """Whether this request has a Kubernetes API at all (kubeconfig or in-cluster env)."""
+    return bool(conf.kubeconfig) or in_cluster(env)
+
+
+def settings(conf: MultusConf) -> tuple[float, int]:
+    """``(kubeAPITimeout, kubeAPIRetries)`` from the configuration, validated (code 7)."""
+    raw = conf.raw
+    timeout = raw.get("kubeAPITimeout", DEFAULT_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise CNIError(INVALID_CONFIG, f"kubeAPITimeout: must be a positive number of seconds, got {timeout!r}")
+    retries = raw.get("kubeAPIRetries", DEFAULT_RETRIES)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise CNIError(INVALID_CONFIG, f"kubeAPIRetries: must be a non-negative integer, got {retries!r}")
+    return float(timeout), retries
+
+
+def client_for(ctx: RequestContext) -> KubeClient | None:
+    """The request's client (``None`` without kubeconfig and in-cluster env), reused across
+    requests through ``ctx.plugins.state``."""
+    conf, env = ctx.conf, ctx.request.env
+    if not configured(conf, env):
+        return None
+    key = ctx.cache.get(CACHE_PREFIX + "client-key")
+    if isinstance(key, str):
+        found = ctx.plugins.state.get(key)
+        if isinstance(found, KubeClient):
+            return found
+    timeout, retries = settings(conf)
+    if conf.kubeconfig:
+        key = STATE_PREFIX + conf.kubeconfig
+    else:
+        key = f"{STATE_PREFIX}in-cluster:{env.get(HOST_ENV)}:{env.get(PORT_ENV)}"
+    state = ctx.plugins.state
+    client = state.get(key)
+    if not isinstance(client, KubeClient):
+        client = state.setdefault(key, KubeClient(conf.kubeconfig, env, timeout=timeout, retries=retries))
+    client.timeout, client.retries = timeout, retries
+    ctx.cache[CACHE_PREFIX + "client-key"] = key
+    return client
+
+
+def cached_pod(ctx: RequestContext, client: KubeClient, namespace: str, name: str) -> dict[str, Any] | None:
+    """The pod, read at most once per request (``None``: not found)."""
+    key = f"{CACHE_PREFIX}pod:{namespace}/{name}"
+    if key not in ctx.cache:
+        ctx.cache[key] = client.get_pod(namespace, name)
+    pod: dict[str, Any] | None = ctx.cache[key]
+    return pod
+
+
+def cached_nad(ctx: RequestContext, client: KubeClient, namespace: str, name: str) -> dict[str, Any] | None:
+    """The NetworkAttachmentDefinition, read at most once per request (``None``: not found)."""
+    key = f"{CACHE_PREFIX}nad:{namespace}/{name}"
+    if key not in ctx.cache:
+        ctx.cache[key] = client.get_nad(namespace, name)
+    nad: dict[str, Any] | None = ctx.cache[key]
+    return nad
+
+
+# --- the client ------------------------------------------------------------------------------
+
+class KubeClient:
+    """One connection to one API server; thread-safe (the daemon shares it between requests)."""
+
+    def __init__(self, kubeconfig: str = "", env: Mapping[str, str] | None = None, *,
+                 timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES,
+                 service_account_dir: str = SERVICE_ACCOUNT_DIR) -> None:
+        self.kubeconfig = kubeconfig
+        self.env = dict(os.environ if env is None else env)
+        self.timeout = timeout
+        self.retries = retries
+        self.service_account_dir = service_account_dir
+        self._lock = threading.Lock()
+        self._api_client: Any = None
+        self._generation = 0
+        self.host = ""
+
+    @property
+    def source(self) -> str:
+        """Where the credentials come from, for messages."""
+        if self.kubeconfig:
+            return f"kubeconfig {self.kubeconfig}"
+        return f"service account {self.service_account_dir}"
+
+    # --- connection ------------------------------------------------------------------------
+
+    def _build(self) -> Any:
+        client, config = _module("kubernetes.client"), _module("kubernetes.config")
+        ConfigException = _module("kubernetes.config.config_exception").ConfigException
+
+        cfg = client.Configuration()
+        try:
+            if self.kubeconfig:
+                config.load_kube_config(config_file=self.kubeconfig, client_configuration=cfg,
+                                        persist_config=False)
+            else:
+                loader = _module("kubernetes.config.incluster_config").InClusterConfigLoader
+                loader(token_filename=os.path.join(self.service_account_dir, "token"),
+                                      cert_filename=os.path.join(self.service_account_dir, "ca.crt"),
+                                      environ=self.env).load_and_set(cfg)
+        except (ConfigException, OSError, ValueError, TypeError, KeyError) as e:
+            raise CNIError(INVALID_CONFIG, f"error getting k8s client: cannot load the {self.source}: "
+                           f"{type(e).__name__}: {e}") from None
+        cfg.retries = False  # our own loop retries, within the time budget
+        self.host = str(cfg.host)
+        api = client.ApiClient(configuration=cfg)
+        api.user_agent = f"multus/{_version()}"
+        return api
+
+    def _api(self) -> tuple[Any, int]:
+        with self._lock:
+            if self._api_client is None:
+                self._api_client = self._build()
+                self._generation += 1
+            return self._api_client, self._generation
+
+    def reload(self, generation: int) -> None:
+        """Re-read the credentials from disk, unless another thread already did since
+        ``generation`` was current."""
+        with self._lock:
+            if self._generation != generation:
+                return
+            old, self._api_client = self._api_client, None
+            self._api_client = self._build()
+            self._generation += 1
+        if old is not None:
+            try:
+                old.close()
+            except Exception:  # pragma: no cover - best effort
+                log.debug("closing the old API client failed", exc_info=True)
+
+    def close(self) -> None:
+        with self._lock:
+            api, self._api_client = self._api_client, None
+        if api is not None:
+            api.close()
+
+    # --- the retry loop --------------------------------------------------------------------
+
+    def call(self, what: str, fn: Callable[[Any, float], Any], *, retries: int | None = None,
+             budget: float | None = None, retry_status: frozenset[int] = RETRIABLE_STATUS) -> Any:
+        """Run ``fn(api_client, seconds_left)`` with retries inside the time budget.
+
+        Raises :class:`KubeAPIError`: code 11 when the server cannot be reached (or keeps
+        answering 5xx/429) or still refuses the credentials after they were re-read; the
+        ``kubernetes`` ``ApiException`` of any other error status, for the caller to judge.
+        """
+        import urllib3.exceptions
+
+        ApiException = _api_exception()
+        retries = self.retries if retries is None else retries
+        budget = self.timeout if budget is None else min(budget, self.timeout)
+        start = time.monotonic()
+        deadline = start + budget
+        attempts = 0
+        reauthenticated = False
+        last = "no attempt was made within the time budget"
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            api, generation = self._api()
+            attempts += 1
+            try:
+                return fn(api, left)
+            except ApiException as e:
+                status = int(e.status or 0)
+                if status == 401:
+                    if not reauthenticated:
+                        log.info("%s: 401 Unauthorized, re-reading the %s", what, self.source)
+                        reauthenticated = True
+                        attempts -= 1
+                        self.reload(generation)
+                        continue
+                    raise KubeAPIError(TRY_AGAIN_LATER, f"{what}: the Kubernetes API server {self.host} "
+                                       f"rejected the credentials of the {self.source} (401 Unauthorized) "
+                                       "even after re-reading them from disk: expired or revoked token? "
+                                       "try again later", 401, "Unauthorized") from None
+                if status not in retry_status:
+                    raise
+                last = f"{status} {status_message(e)}"
+            except (urllib3.exceptions.HTTPError, OSError) as e:
+                last = _reason(e)
+            if attempts > retries:
+                break
+            delay = min(BACKOFF_BASE * 2 ** (attempts - 1), BACKOFF_MAX)
+            if time.monotonic() + delay >= deadline:
+                break
+            log.debug("%s: attempt %d failed (%s), retrying in %.2f s", what, attempts, last, delay)
+            time.sleep(delay)
+        elapsed = time.monotonic() - start
+        raise KubeAPIError(TRY_AGAIN_LATER, f"{what}: the Kubernetes API server {self.host or '?'} is "
+                           f"unreachable after {attempts} attempt(s) in {elapsed:.1f} s "
+                           f"(time budget {budget:g} s): {last}; try again later")
+
+    def error(self, what: str, e: Any) -> KubeAPIError:
+        """An ``ApiException`` the caller does not handle, as a CNI error."""
+        status = int(getattr(e, "status", 0) or 0)
+        code = TRY_AGAIN_LATER if status in (408, 409) or status in RETRIABLE_STATUS else INVALID_CONFIG
+        hint = " (check the multus ClusterRole)" if status == 403 else ""
+        return KubeAPIError(code, f"{what}: {status_message(e)}{hint}", status, str(getattr(e, "reason", "")))
+
+    # --- operations ------------------------------------------------------------------------
+
+    def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """``GET /api/v1/namespaces/<ns>/pods/<name>`` as a dict; ``None`` when not found."""
+        _check(namespace, name, "pod")
+
+        def fn(api: Any, left: float) -> Any:
+            client = _module("kubernetes.client")
+            resp = client.CoreV1Api(api).read_namespaced_pod(name, namespace, _request_timeout=left,
+                                                             _preload_content=False)
+            return json.loads(resp.data)
+
+        return self._get(f"error getting pod {namespace}/{name}", fn)
+
+    def get_nad(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """``GET`` a NetworkAttachmentDefinition as a dict; ``None`` when not found."""
+        _check(namespace, name, "network-attachment-definition")
+
+        def fn(api: Any, left: float) -> Any:
+            client = _module("kubernetes.client")
+            resp = client.CustomObjectsApi(api).get_namespaced_custom_object(
+                NAD_GROUP, NAD_VERSION, namespace, NAD_PLURAL, name, _request_timeout=left,
+                _preload_content=False)
+            return json.loads(resp.data)
+
+        return self._get(f"error getting network-attachment-definition {namespace}/{name}", fn)
+
+    def _get(self, what: str, fn: Callable[[Any, float], Any]) -> dict[str, Any] | None:
+        ApiException = _api_exception()
+        try:
+            out = self.call(what, fn)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise self.error(what, e) from None
+        if not isinstance(out, dict):
+            raise KubeAPIError(TRY_AGAIN_LATER, f"{what}: the API server answered with "
+                               f"{type(out).__name__}, not an object")
+        return out
+
+    def patch_pod_status_annotation(self, namespace: str, name: str, key: str, value: str,
+                                    uid: str = "") -> bool:
+        """Set one annotation with ONE JSON merge patch of ``pods/<name>/status``.
+
+        With ``uid`` the patch also carries ``metadata.uid``: the server refuses it (422, the
+        UID is immutable) when the name now belongs to another pod. Returns ``False`` when the
+        pod is gone or was replaced, which callers tolerate; 409 is retried.
+        """
+        _check(namespace, name, "pod")
+        meta: dict[str, Any] = {"annotations": {key: value}}
+        if uid:
+            meta["uid"] = uid
+        body = {"metadata": meta}
+        what = f"error setting the annotation {key} of pod {namespace}/{name}"
+
+        def fn(api: Any, left: float) -> Any:
+            client = _module("kubernetes.client")
+            return client.CoreV1Api(api).patch_namespaced_pod_status(
+                name, namespace, body, _request_timeout=left, _preload_content=False,
+                _content_type="application/merge-patch+json")
+
+        ApiException = _api_exception()
+        try:
+            self.call(what, fn, retry_status=RETRIABLE_STATUS | {409})
+        except ApiException as e:
+            if e.status == 404:
+                log.info("%s: the pod is gone", what)
+                return False
+            if e.status == 422 and uid and _uid_rejected(e):
+                log.info("%s: the pod was replaced (its UID is no longer %s)", what, uid)
+                return False
+            raise self.error(what, e) from None
+        return True
+
+    def create_event(self, involved: Mapping[str, str], event_type: str, reason: str, message: str,
+                     host: str = "") -> None:
+        """Create one ``core/v1`` Event about ``involved`` (``kind``, ``namespace``, ``name``,
+        ``uid``, ``apiVersion``, ``resourceVersion``), named ``<name>.<unique hex>`` like
+        client-go's recorder; a retried creation that already went through (409) is fine."""
+        namespace = involved.get("namespace", "") or "default"
+        name = involved.get("name", "")
+        _check(namespace, name, "event object")
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body: dict[str, Any] = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{name}.{time.time_ns():x}{uuid.uuid4().hex[:6]}", "namespace": namespace},
+            "involvedObject": {k: v for k, v in involved.items() if v},
+            "reason": reason, "message": message, "type": event_type,
+            "source": {"component": EVENT_COMPONENT, **({"host": host} if host else {})},
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        }
+        what = f"error creating the {reason} event of {namespace}/{name}"
+
+        def fn(api: Any, left: float) -> Any:
+            client = _module("kubernetes.client")
+            return client.CoreV1Api(api).create_namespaced_event(namespace, body, _request_timeout=left,
+                                                                 _preload_content=False)
+
+        ApiException = _api_exception()
+        try:
+            self.call(what, fn, retries=min(self.retries, 1), budget=EVENT_BUDGET)
+        except ApiException as e:
+            if e.status != 409:
+                raise self.error(what, e) from None
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _check(namespace: str, name: str, kind: str) -> None:
+    if not valid_namespace(namespace):
+        raise CNIError(INVALID_CONFIG, f"invalid namespace {namespace!r} for {kind} {name!r}: "
+                       "must be a DNS-1123 label")
+    if not valid_name(name):
+        raise CNIError(INVALID_CONFIG, f"invalid {kind} name {name!r} in namespace {namespace}: "
+                       "must be a DNS-1123 subdomain")
+
+
+def status_message(e: Any) -> str:
+    """The ``message`` of the Status object the server answered, else ``<status> <reason>``."""
+    body = getattr(e, "body", None)
+    if body:
+        try:
+            data = json.loads(body)
+        except (ValueError, TypeError):
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("message"), str) and data["message"]:
+            return str(data["message"])
+    return f"{getattr(e, 'status', '')} {getattr(e, 'reason', '')}".strip()
+
+
+def _uid_rejected(e: Any) -> bool:
+    try:
+        data = json.loads(getattr(e, "body", "") or "")
+        causes = data.get("details", {}).get("causes", [])
+        return any(isinstance(c, dict) and c.get("field") == "metadata.uid" for c in causes)
+    except (ValueError, TypeError, AttributeError):
+        return False
+
+
+def _reason(e: BaseException) -> str:
+    inner = getattr(e, "reason", None)
+    if isinstance(inner, BaseException):
+        return f"{type(inner).__name__}: {inner}"
+    return f"{type(e).__name__}: {e}"
+
+
+def _module(name: str) -> Any:
+    """A module of the ``kubernetes`` package, imported on first use and typed ``Any`` (its
+    annotations differ between the releases we accept)."""
+    import importlib
+
+    return importlib.import_module(name)
+
+
+def _api_exception() -> Any:
+    return _module("kubernetes.client.exceptions").ApiException
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("multus")
+    except (ImportError, ValueError):
+        return "dev"
