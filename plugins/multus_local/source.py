@@ -4,6 +4,9 @@ Works without any Kubernetes API, as a drop-in for upstream's thin plugin, and s
 fallback behind the Kubernetes backend (a NetworkAttachmentDefinition with an empty spec names a
 file in ``confDir``; a ``clusterNetwork`` that is no NAD is a file, a directory or a CNI name).
 
+Both hooks are ``trylast``: any other source (the Kubernetes backend, a third-party plugin) is
+asked first, and this one, which rejects an unknown annotation network, has the last word.
+
 A network *name* is only ever compared with the ``name`` inside the files of ``confDir``; it is
 never joined into a path, so ``../x`` cannot read outside ``confDir``.
 """
@@ -43,7 +46,7 @@ def multus_source_pod(ctx: RequestContext) -> PodInfo | None:
                    uid=req.arg("K8S_POD_UID"), annotations=annotations, source=source)
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def multus_source_network(ctx: RequestContext, ref: NetworkRef) -> NetworkConfig | None:
     conf = ctx.conf
     if ref.purpose == models.AUXILIARY:

@@ -82,6 +82,8 @@ class Plugins:
                 raise CNIError(PLUGIN_LOAD_FAILED,
                                f"multus plugin {ep.name!r} ({ep.value}) of distribution {dist!r} "
                                f"failed to import: {type(e).__name__}: {e}") from e
+            if self.pm.is_registered(plugin):
+                continue  # one module named in several groups: its hooks are all registered already
             self.pm.register(plugin, name=f"{group}:{ep.name}")
         self._loaded.add(family)
 
