@@ -29,6 +29,7 @@ def from_results(ctx: RequestContext) -> list[Delegate]:
     for a in found:
         out.append(Delegate(config=dict(a.config), name=a.network_name, ifname=a.ifname,
                             master=a.ifname == req.ifname, cni_args=a.cni_args,
+                            device_id=str(a.capability_args.get("deviceID") or ""),
                             runtime_config=dict(a.capability_args)))
 
     def order(d: Delegate) -> tuple[int, int, str]:
