@@ -557,6 +557,34 @@ def _fixup_result_version(result: dict[str, Any], cni_version: str) -> dict[str,
     return out
 
 
+def check_result_shape(result: Mapping[str, Any], what: str) -> None:
+    """Reject a result whose fields have the wrong JSON types (libcni decodes every result into
+    its typed form and fails the same way). Only the shape is checked here, which costs nothing;
+    addresses are parsed where a result is converted."""
+    def bad(field: str, want: str) -> CNIError:
+        return CNIError(DECODE_FAILURE, f"{what}: failed to unmarshal raw result: {field} must be {want}")
+
+    if not isinstance(result.get("cniVersion", ""), str):
+        raise bad("cniVersion", "a string")
+    for key, inner in (("interfaces", None), ("ips", "address"), ("routes", "dst")):
+        items = result.get(key)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            raise bad(key, "an array")
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise bad(f"{key}[{i}]", "an object")
+            if inner is not None and not isinstance(item.get(inner), str):
+                raise bad(f"{key}[{i}].{inner}", "a string")
+    for key in ("dns", "ip4", "ip6"):
+        if result.get(key) is not None and not isinstance(result[key], dict):
+            raise bad(key, "an object")
+    for key in ("ip4", "ip6"):
+        if isinstance(result.get(key), dict) and not isinstance(result[key].get("ip"), str):
+            raise bad(f"{key}.ip", "a string")
+
+
 def _version_at_least(net: Network, minimum: str) -> bool:
     return version.at_least(net.cni_version, minimum)
 
@@ -577,6 +605,7 @@ def add_network(net: Network, rt: RuntimeConf, bin_dirs: Sequence[str], base_env
             if answer is None:
                 raise CNIError(DECODE_FAILURE, f"plugin {path} (ADD): failed to unmarshal raw result: "
                                "empty answer")
+            check_result_shape(answer, f"plugin {path} (ADD)")
             result = _fixup_result_version(answer, cni_version)
         except CNIError as e:
             raise _wrap(net, plugin, "add", e) from None

@@ -66,11 +66,15 @@ def validate_interface_name(name: str, field: str = "CNI_IFNAME", code: int = IN
         raise CNIError(code, f"{field}: interface name {name!r} contains / or : or whitespace characters")
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def decode_config(stdin: bytes) -> dict[str, Any]:
     if not stdin.strip():
         raise CNIError(DECODE_FAILURE, "stdin: the network configuration is empty")
     try:
-        conf = json.loads(stdin)
+        conf = json.loads(stdin, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as e:
         raise CNIError(DECODE_FAILURE, f"stdin: error unmarshalling network config: {e}") from None
     if not isinstance(conf, dict):

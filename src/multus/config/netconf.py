@@ -8,6 +8,7 @@ plugins through :attr:`MultusConf.raw`. Delegate configurations are kept as raw 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -168,8 +169,10 @@ def load(config: Mapping[str, Any]) -> MultusConf:
         first = details[0] if details else str(e)
         raise CNIError(INVALID_CONFIG, f"invalid multus configuration: {first}", "; ".join(details)) from None
     for key in ("delegateTimeout", "readinessTimeout"):
-        if key in config and float(config[key]) <= 0:
-            raise CNIError(INVALID_CONFIG, f"invalid multus configuration: {key} must be positive")
+        if key in config and not (math.isfinite(config[key]) and config[key] > 0):
+            raise CNIError(INVALID_CONFIG, f"invalid multus configuration: {key} must be a positive number")
+    if not conf.cni_dir:
+        raise CNIError(INVALID_CONFIG, "invalid multus configuration: cniDir must not be empty")
     return attrs.evolve(conf, raw=dict(config))
 
 

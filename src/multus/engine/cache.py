@@ -37,21 +37,38 @@ def path(cni_dir: str, container_id: str) -> str:
 
 @contextlib.contextmanager
 def locked(cni_dir: str, container_id: str) -> Iterator[None]:
-    """Serialize requests for one container (ADD and DEL may race after a runtime restart)."""
+    """Serialize requests for one container (ADD and DEL may race after a runtime restart).
+
+    The lock file may be removed by its holder (:func:`unlock_cleanup`); a waiter that then gets
+    the lock on the removed file notices that the path no longer names it and locks again."""
     d = os.path.join(cni_dir, LOCK_DIR)
+    path = os.path.join(d, container_id)
     try:
+        os.makedirs(cni_dir, mode=0o700, exist_ok=True)
         os.makedirs(d, mode=0o700, exist_ok=True)
-        fd = os.open(os.path.join(d, container_id), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as e:
-        raise CNIError(IO_FAILURE, f"cniDir: cannot lock {d}/{container_id}: {e.strerror}") from None
-    try:
+        raise CNIError(IO_FAILURE, f"cniDir: cannot create {d}: {e.strerror}") from None
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as e:
+            raise CNIError(IO_FAILURE, f"cniDir: cannot lock {path}: {e.strerror}") from None
         fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
         yield
     finally:
         os.close(fd)
 
 
 def unlock_cleanup(cni_dir: str, container_id: str) -> None:
+    """Remove a container's lock file; call it while holding that lock."""
     with contextlib.suppress(OSError):
         os.unlink(os.path.join(cni_dir, LOCK_DIR, container_id))
 

@@ -44,7 +44,8 @@ def gc(ctx: RequestContext) -> None:
                      if a.container_id not in valid_ids} - set(stale))
     for cid in stale:
         sub = attrs.evolve(ctx, request=attrs.evolve(ctx.request, command="DEL", container_id=cid,
-                                                     netns="", ifname=_master_ifname(conf.cni_dir, cid)))
+                                                     netns=_netns(conf.cni_dir, cid),
+                                                     ifname=_master_ifname(conf.cni_dir, cid)))
         try:
             with cache.locked(conf.cni_dir, cid):
                 delete.delete(sub)
@@ -65,16 +66,28 @@ def gc(ctx: RequestContext) -> None:
         except CNIError as e:
             errors.append(f"network {name}: {e.msg}")
 
-    # 3. prune lock files of containers that are gone
+    # 3. prune lock files of containers that are gone (taking each lock before removing it)
     lock_dir = os.path.join(conf.cni_dir, cache.LOCK_DIR)
     try:
-        for n in os.listdir(lock_dir):
-            if n not in valid_ids:
-                cache.unlock_cleanup(conf.cni_dir, n)
+        names = os.listdir(lock_dir)
     except OSError:
-        pass
+        names = []
+    for n in names:
+        if n not in valid_ids and cache.CONTAINER_ID_RE.match(n):
+            with cache.locked(conf.cni_dir, n):
+                if not os.path.exists(cache.path(conf.cni_dir, n)):
+                    cache.unlock_cleanup(conf.cni_dir, n)
     if errors:
         raise CNIError(DELEGATE_FAILED, "GC: " + " / ".join(errors))
+
+
+def _netns(cni_dir: str, cid: str) -> str:
+    """The stale pod's network namespace as its ADD recorded it, if it still exists: delegates
+    then remove their interfaces too, not only their IPAM leases."""
+    for a in libcni.list_cached_attachments(cni_dir, container_id=cid):
+        if a.netns and os.path.exists(a.netns):
+            return a.netns
+    return ""
 
 
 def _master_ifname(cni_dir: str, cid: str) -> str:

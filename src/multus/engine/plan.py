@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -143,13 +144,18 @@ def plan(ctx: RequestContext) -> list[Delegate]:
         aux = ctx.plugins.source_network(ctx, NetworkRef(conf.auxiliary_cni_chain_name, "", models.AUXILIARY))
         if aux is not None:
             picked.append((aux, None))
+            return build(ctx, picked, on_primary={len(picked) - 1})
 
-    delegates = build(ctx, picked)
-    return delegates
+    return build(ctx, picked)
 
 
-def build(ctx: RequestContext, picked: list[tuple[NetworkConfig, NetworkSelection | None]]) -> list[Delegate]:
-    """Delegates with interface names, cni-args, device IDs, CNI_ARGS and gateway flags."""
+def build(ctx: RequestContext, picked: list[tuple[NetworkConfig, NetworkSelection | None]],
+          on_primary: Collection[int] = ()) -> list[Delegate]:
+    """Delegates with interface names, cni-args, device IDs, CNI_ARGS and gateway flags.
+
+    ``on_primary`` are the indexes of delegates that act on the cluster network's interface
+    instead of creating their own: the auxiliary chain (a ``passthru`` head, then plugins such as
+    ``tuning`` whose ``IFNAME`` must be the pod's primary interface to mean anything)."""
     req = ctx.request
     out: list[Delegate] = []
     seen: set[str] = set()
@@ -159,6 +165,9 @@ def build(ctx: RequestContext, picked: list[tuple[NetworkConfig, NetworkSelectio
         config = nc.config
         if sel is not None and sel.cni_args:
             config = inject_cni_args(config, sel.cni_args)
+        if idx in on_primary:
+            out.append(Delegate(config=config, name=nc.name or str(config.get("name", "")), ifname=req.ifname))
+            continue
         if master:
             ifname = req.ifname
         elif sel is not None and sel.interface:

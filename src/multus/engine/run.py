@@ -68,6 +68,7 @@ def dispatch(ctx: RequestContext) -> dict[str, Any] | None:
         from multus.engine import check
 
         netconf.validate(conf)
+        runtimeconf.validate_k8s_args(req)
         check.check(ctx)
         return None
     if req.command == "GC":
