@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import logging
 
-from multus.cni import result as cni_result
-from multus.engine import netstatus
 from multus.engine.annotations import NETWORK_STATUS_ANNOTATION
 from multus.engine.models import Attachment, RequestContext
 from multus.errors import CNIError
@@ -35,6 +33,8 @@ log = logging.getLogger("multus.k8s")
 
 def added_interface_message(attachment: Attachment) -> str | None:
     """upstream's AddedInterface message, or ``None`` when the result is empty (no event)."""
+    from multus.cni import result as cni_result
+
     try:
         res = cni_result.parse_result(attachment.result).convert("1.0.0")
     except CNIError as e:
@@ -71,6 +71,8 @@ def multus_lifecycle_pod_added(ctx: RequestContext, attachments: list[Attachment
         log.debug("pod %s/%s is in a system namespace: no network-status", pod.namespace, pod.name)
         return
     try:
+        from multus.engine import netstatus
+
         entries = netstatus.network_status(attachments)
     except CNIError as e:
         raise CNIError(e.code, f"error setting network status: {e.msg}", e.details) from None

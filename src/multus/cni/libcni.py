@@ -361,7 +361,11 @@ def _encode_cache(net: Network, rt: RuntimeConf, result: Mapping[str, Any]) -> b
 
 
 def _write_atomic(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path``: temp file in the same directory, fsync, rename (mode 0600)."""
+    """Write ``data`` to ``path``: temp file in the same directory, then rename (mode 0600).
+
+    No fsync, as libcni: a reader sees the old file or the new one, never half of one; after a
+    power loss, multus' own scratch cache (synced before any delegate ran) still lists the
+    delegates to tear down."""
     directory = os.path.dirname(path)
     os.makedirs(directory, mode=0o700, exist_ok=True)
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
@@ -369,8 +373,6 @@ def _write_atomic(path: str, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:
@@ -379,16 +381,6 @@ def _write_atomic(path: str, data: bytes) -> None:
         except OSError:
             pass
         raise
-    try:
-        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
 
 
 def write_cached_result(net: Network, rt: RuntimeConf, result: Mapping[str, Any]) -> str:

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from multus.errors import PLUGIN_LOAD_FAILED, CNIError
-from multus.plugin import hookspec
+from multus.plugin import entrypoints, hookspec
+from multus.plugin.entrypoints import EntryPointRef
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -53,6 +54,7 @@ class Plugins:
         self.enabled |= {n.strip() for n in env.get(ENV_ENABLE, "").split(",") if n.strip()}
         self._use_entry_points = entry_points
         self._loaded: set[str] = set()
+        self._own: list[EntryPointRef] | None = None
         self.state: dict[str, Any] = {}
         """Plugin state that outlives one request (the daemon's API clients, for example)."""
 
@@ -87,16 +89,14 @@ class Plugins:
             self.pm.register(plugin, name=f"{group}:{ep.name}")
         self._loaded.add(family)
 
-    def _entry_points(self, group: str) -> list[tuple[EntryPoint, str]]:
-        from importlib import metadata
-
-        out: list[tuple[EntryPoint, str]] = []
-        try:
-            ours = metadata.distribution(DISTRIBUTION).entry_points
-        except metadata.PackageNotFoundError:
-            ours = metadata.EntryPoints(())
-        out += [(ep, DISTRIBUTION) for ep in ours if ep.group == group]
+    def _entry_points(self, group: str) -> list[tuple[EntryPoint | EntryPointRef, str]]:
+        out: list[tuple[EntryPoint | EntryPointRef, str]] = []
+        if self._own is None:
+            self._own = entrypoints.own(DISTRIBUTION) or []
+        out += [(ep, DISTRIBUTION) for ep in self._own if ep.group == group]
         if self.enabled:
+            from importlib import metadata
+
             for ep in metadata.entry_points(group=group):
                 dist = ep.dist.name if ep.dist is not None else "?"
                 if ep.name in self.enabled and dist != DISTRIBUTION:
