@@ -8,11 +8,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "harness"))
 
-from kube_fixtures import (  # noqa: E402,F401  (fixtures and the summary hook, re-exported)
+from kube_fixtures import (  # noqa: F401  (fixtures and the summary hook, re-exported)
     kube_apiserver,
     kube_client,
     kube_multus_kubeconfig,
     kube_namespace,
     pytest_terminal_summary,
 )
-from runtime_fixtures import containerd, podman  # noqa: E402,F401
+from runtime_fixtures import containerd, podman  # noqa: F401

@@ -28,7 +28,7 @@ def _error_version(stdin: bytes) -> str:
     try:
         v = json.loads(stdin).get("cniVersion", "")
         return v if isinstance(v, str) and v in version.SUPPORTED_VERSIONS else version.CURRENT
-    except Exception:
+    except Exception:  # noqa: BLE001 - any unreadable stdin: stamp the current version
         return version.CURRENT
 
 

@@ -21,9 +21,11 @@ LOGGER = "multus"
 _HANDLER_MARK = "_multus_handler"
 
 
+_LEVEL_NAMES = {logging.DEBUG: "debug", logging.INFO: "verbose", logging.WARNING: "error",
+                logging.ERROR: "error", logging.CRITICAL: "panic"}
+
+
 class _Formatter(logging.Formatter):
-    _names = {logging.DEBUG: "debug", logging.INFO: "verbose", logging.WARNING: "error",
-              logging.ERROR: "error", logging.CRITICAL: "panic"}
 
     def format(self, record: logging.LogRecord) -> str:
         t = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(record.created))
@@ -34,7 +36,7 @@ class _Formatter(logging.Formatter):
             msg = "warning: " + msg
         if record.exc_info:
             msg += "\n" + self.formatException(record.exc_info)
-        return f"{t}{tz} [{self._names.get(record.levelno, 'debug')}] {msg}"
+        return f"{t}{tz} [{_LEVEL_NAMES.get(record.levelno, 'debug')}] {msg}"
 
 
 def _gzip_rotator(source: str, dest: str) -> None:

@@ -108,7 +108,7 @@ def _make_converter() -> Any:
         def hook(value: Any, _t: Any) -> tuple[Any, ...]:
             if not isinstance(value, list):
                 raise TypeError(f"expected a JSON array, got {type(value).__name__}")
-            out = []
+            out: list[Any] = []
             for i, v in enumerate(value):
                 try:
                     out.append(conv.structure(v, item))
@@ -148,7 +148,7 @@ def _paths(exc: BaseException) -> list[str]:
         return str(e) if isinstance(e, (TypeError, ValueError)) else f"{type(e).__name__}: {e}"
 
     out = []
-    for line in transform_error(exc, path="", format_exception=fmt):  # type: ignore[arg-type]
+    for line in transform_error(exc, path="", format_exception=fmt):
         msg, _, path = line.rpartition(" @ ")
         key = ".".join(_ALIASES.get(p, p) for p in path.strip(".").split("."))
         out.append(f"{key}: {msg}")

@@ -93,7 +93,7 @@ def rollback(ctx: RequestContext, started: list[Delegate]) -> None:
     for d in reversed(started):
         try:
             ctx.plugins.delegate_invoke(ctx, d, "DEL")
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - rollback is best effort; the ADD error is reported
             log.error("rollback: DEL of network %s (%s) failed: %s", d.name, d.ifname, e)
         if d.device_id and not d.master:
             from multus.engine import devices

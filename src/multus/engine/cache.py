@@ -127,17 +127,17 @@ def encode(delegates: list[Delegate]) -> bytes:
 
 
 def decode(data: bytes, ifname: str, cni_version: str) -> list[Delegate]:
-    """Delegates from a cache file written by us or by upstream. Raises ValueError if corrupt.
+    """Delegates from a cache file written by us or by upstream; ValueError or TypeError if corrupt.
 
     The selection element is kept in the file for operators but not decoded: DEL and CHECK need
     only the config, interface name, CNI_ARGS and runtimeConfig, which are stored as sent."""
     entries = json.loads(data)
     if not isinstance(entries, list):
-        raise ValueError("the cache is not a JSON array")
+        raise TypeError("the cache is not a JSON array")
     out: list[Delegate] = []
     for idx, e in enumerate(entries):
         if not isinstance(e, dict):
-            raise ValueError(f"entry {idx} is not an object")
+            raise TypeError(f"entry {idx} is not an object")
         raw = e.get("Bytes")
         if isinstance(raw, str) and raw:
             config = json.loads(base64.b64decode(raw))
@@ -148,7 +148,7 @@ def decode(data: bytes, ifname: str, cni_version: str) -> list[Delegate]:
         else:
             raise ValueError(f"entry {idx} has no configuration")
         if not isinstance(config, dict):
-            raise ValueError(f"entry {idx}: the configuration is not an object")
+            raise TypeError(f"entry {idx}: the configuration is not an object")
         if isinstance(config.get("plugins"), list) and not config.get("cniVersion"):
             config["cniVersion"] = cni_version  # upstream injects multus' version into conflists
         master = bool(e.get("master", idx == 0))

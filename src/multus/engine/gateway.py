@@ -41,13 +41,13 @@ def apply(ctx: RequestContext, d: Delegate, result: dict[str, Any]) -> dict[str,
         _set_routes(ctx.request.netns, d.ifname, families, gws)
     except CNIError:
         raise
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - netlink errors of any kind become one CNI error
         raise CNIError(IO_FAILURE, f"error setting default gateway on {d.ifname} of network {d.name!r}: {e}") from None
     return _edit_result(ctx, d, result, families, gws)
 
 
 def _set_routes(netns: str, ifname: str, families: set[int], gws: list[Any]) -> None:
-    from pyroute2 import NetNS
+    from pyroute2 import NetNS  # type: ignore[import-untyped]
 
     ns = NetNS(netns, flags=0)  # flags=0: never create a missing namespace
     try:
@@ -58,8 +58,7 @@ def _set_routes(netns: str, ifname: str, families: set[int], gws: list[Any]) -> 
             af = 2 if fam == 4 else 10
             for r in ns.get_routes(family=af, oif=idx[0]):
                 if r.get("dst_len") == 0 and r.get_attr("RTA_TABLE") in (254, None):
-                    ns.route("del", **{"family": af, "dst": "default", "oif": idx[0],
-                                       "gateway": r.get_attr("RTA_GATEWAY")})
+                    ns.route("del", family=af, dst="default", oif=idx[0], gateway=r.get_attr("RTA_GATEWAY"))
         for gw in gws:
             try:
                 ns.route("add", dst="default", gateway=str(gw), oif=idx[0],

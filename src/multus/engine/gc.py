@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+
 import attrs
 
 from multus.cni import libcni

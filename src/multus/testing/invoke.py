@@ -42,5 +42,5 @@ def invoke(executable: str | list[str], env: Mapping[str, str], config: Mapping[
     data = config if isinstance(config, bytes) else (
         config.encode() if isinstance(config, str) else json.dumps(config).encode())
     cmd = [executable] if isinstance(executable, str) else list(executable)
-    p = subprocess.run(cmd, input=data, env=dict(env), capture_output=True, timeout=timeout)
+    p = subprocess.run(cmd, input=data, env=dict(env), capture_output=True, timeout=timeout, check=False)
     return CniOutcome(p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))
