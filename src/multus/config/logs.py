@@ -87,7 +87,6 @@ def configure(conf: MultusConf) -> logging.Logger:
         print(f"multus logging: cannot set logging level to {conf.log_level}", file=sys.stderr)
         level_name = ""
     logger.setLevel(LEVELS.get(level_name, logging.CRITICAL))
-    logger.propagate = False
     fmt = _Formatter()
     handlers: list[logging.Handler] = []
     if conf.log_to_stderr:

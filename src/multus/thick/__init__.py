@@ -1,0 +1,13 @@
+"""Thick mode: ``multus-daemon`` serves CNI requests over a unix socket, ``multus-shim`` forwards them.
+
+The wire protocol is upstream Multus' (``pkg/server/api``), so upstream's Go shim can talk to our
+daemon and our shim to upstream's daemon. See ``docs/thick.md``.
+
+* :mod:`multus.thick.client` — the protocol constants, a tiny HTTP/1.1-over-unix-socket client
+  and the 1.0.0 result conversion; **standard library only** (the shim imports it).
+* :mod:`multus.thick.config` — the daemon configuration file.
+* :mod:`multus.thick.service` — what each endpoint does (the engine runs here).
+* :mod:`multus.thick.server` — the HTTP server on the unix socket, metrics, graceful shutdown.
+
+This package's ``__init__`` imports nothing, so that ``import multus.thick.client`` stays light.
+"""

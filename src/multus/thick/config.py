@@ -1,0 +1,117 @@
+"""The daemon configuration file (``-config``, default ``/etc/cni/net.d/multus.d/daemon-config.json``).
+
+Keys of the daemon itself (upstream's ``ControllerNetConf`` where it has them):
+
+============================ ================ ===============================================
+key                          default          meaning
+============================ ================ ===============================================
+``socketDir``                ``/run/multus/`` removed and recreated (0700) at start; socket ``multus.sock`` (0600)
+``logFile``, ``logLevel``,   ``""``, panic,   the daemon's logging, configured once at start
+``logToStderr``,             ``false``,
+``logOptions``               rotation
+``metricsPort``              unset            serve ``/metrics`` (Prometheus) on ``:<port>``
+``connectionLimit``          unset            at most this many connections served at once (> 0)
+``shutdownGracePeriod``      ``10``           seconds ``/readyz`` answers 500 before the server
+                                              stops, after SIGTERM/SIGINT (then in-flight requests finish)
+``chrootDir``                ``""``           not supported: delegates always run in the daemon's root
+============================ ================ ===============================================
+
+Every top-level key of the file, these included, is also laid over the configuration each shim
+sends (the daemon wins), as upstream does: a node-wide ``cniDir``, ``clusterNetwork`` or
+``kubeconfig`` set here applies to every request.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+DEFAULT_CONFIG_FILE = "/etc/cni/net.d/multus.d/daemon-config.json"
+DEFAULT_SOCKET_DIR = "/run/multus/"
+DEFAULT_SHUTDOWN_GRACE = 10.0
+
+
+class ConfigError(Exception):
+    """The daemon configuration cannot be used (the daemon exits 1)."""
+
+
+@attrs.frozen
+class DaemonConfig:
+    socket_dir: str = DEFAULT_SOCKET_DIR
+    log_file: str = ""
+    log_level: str = ""
+    log_to_stderr: bool = False
+    log_options: Mapping[str, Any] = attrs.field(factory=dict)
+    metrics_port: int | None = None
+    connection_limit: int | None = None
+    shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
+    chroot_dir: str = ""
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+    """The whole file: laid over every request's configuration."""
+
+    def logging_netconf(self) -> dict[str, Any]:
+        """The logging keys as a multus netconf, for :func:`multus.config.logs.configure`."""
+        out: dict[str, Any] = {"logFile": self.log_file, "logLevel": self.log_level,
+                               "logToStderr": self.log_to_stderr}
+        if self.log_options:
+            out["logOptions"] = dict(self.log_options)
+        return out
+
+
+def _typed(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) and kind is not bool:
+        raise ConfigError(f"{key}: expected {what}, got bool {value!r}")
+    if not isinstance(value, kind):
+        raise ConfigError(f"{key}: expected {what}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def parse(data: Mapping[str, Any]) -> DaemonConfig:
+    """Validate the file's object (wrong types are errors; unknown keys are kept for the overlay)."""
+    if not isinstance(data, Mapping):
+        raise ConfigError("the daemon configuration must be a JSON object")
+    socket_dir = _typed(data, "socketDir", str, "a string")
+    if socket_dir is not None and not socket_dir.strip():
+        raise ConfigError("socketDir: must not be empty")
+    port = _typed(data, "metricsPort", int, "an integer")
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError(f"metricsPort: {port} is not a TCP port")
+    limit = _typed(data, "connectionLimit", int, "an integer")
+    if limit is not None and limit <= 0:
+        raise ConfigError(f"connectionLimit: must be greater than 0, got {limit}")
+    grace = _typed(data, "shutdownGracePeriod", (int, float), "a number of seconds")
+    if grace is not None and not (math.isfinite(grace) and grace >= 0):
+        raise ConfigError(f"shutdownGracePeriod: must be a non-negative number of seconds, got {grace!r}")
+    log_options = _typed(data, "logOptions", dict, "an object")
+    return DaemonConfig(
+        socket_dir=socket_dir if socket_dir is not None else DEFAULT_SOCKET_DIR,
+        log_file=_typed(data, "logFile", str, "a string") or "",
+        log_level=_typed(data, "logLevel", str, "a string") or "",
+        log_to_stderr=bool(_typed(data, "logToStderr", bool, "a bool")),
+        log_options=log_options or {},
+        metrics_port=port,
+        connection_limit=limit,
+        shutdown_grace=float(grace) if grace is not None else DEFAULT_SHUTDOWN_GRACE,
+        chroot_dir=_typed(data, "chrootDir", str, "a string") or "",
+        raw=dict(data),
+    )
+
+
+def load(path: str) -> DaemonConfig:
+    try:
+        with open(path, "rb") as f:
+            text = f.read()
+    except OSError as e:
+        raise ConfigError(f"failed to read the daemon configuration {path}: {e.strerror}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise ConfigError(f"failed to unmarshall the daemon configuration {path}: {e}") from None
+    return parse(data)
