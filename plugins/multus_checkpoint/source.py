@@ -35,7 +35,8 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from multus.errors import INVALID_CONFIG, IO_FAILURE, CNIError
+from multus.config.netconf import path_setting
+from multus.errors import IO_FAILURE, CNIError
 from multus.plugin.hookspec import hookimpl
 
 if TYPE_CHECKING:
@@ -67,11 +68,7 @@ def multus_source_resource_map(ctx: RequestContext) -> dict[str, list[str]] | No
 
 
 def checkpoint_path(ctx: RequestContext) -> str:
-    value = ctx.conf.raw.get(PATH_KEY, DEFAULT_PATH)
-    if not isinstance(value, str) or not value:
-        raise CNIError(INVALID_CONFIG, f"invalid multus configuration: {PATH_KEY}: expected a non-empty "
-                       f"string, got {value!r}")
-    return value
+    return path_setting(ctx.conf, PATH_KEY, DEFAULT_PATH)
 
 
 def pod_uid(ctx: RequestContext) -> str:

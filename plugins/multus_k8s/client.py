@@ -42,6 +42,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from multus.config.netconf import seconds_setting
 from multus.errors import INVALID_CONFIG, TRY_AGAIN_LATER, CNIError
 
 if TYPE_CHECKING:
@@ -104,14 +105,11 @@ def configured(conf: MultusConf, env: Mapping[str, str]) -> bool:
 
 def settings(conf: MultusConf) -> tuple[float, int]:
     """``(kubeAPITimeout, kubeAPIRetries)`` from the configuration, validated (code 7)."""
-    raw = conf.raw
-    timeout = raw.get("kubeAPITimeout", DEFAULT_TIMEOUT)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-        raise CNIError(INVALID_CONFIG, f"kubeAPITimeout: must be a positive number of seconds, got {timeout!r}")
-    retries = raw.get("kubeAPIRetries", DEFAULT_RETRIES)
+    timeout = seconds_setting(conf, "kubeAPITimeout", DEFAULT_TIMEOUT)
+    retries = conf.raw.get("kubeAPIRetries", DEFAULT_RETRIES)
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise CNIError(INVALID_CONFIG, f"kubeAPIRetries: must be a non-negative integer, got {retries!r}")
-    return float(timeout), retries
+    return timeout, retries
 
 
 def client_for(ctx: RequestContext) -> KubeClient | None:

@@ -41,6 +41,7 @@ from typing import Any
 from multus.engine import models
 from multus.engine.annotations import RESOURCE_NAME_ANNOTATION
 from multus.engine.models import NetworkConfig, NetworkRef, PodInfo, RequestContext
+from multus.engine.plan import validate_delegate_config
 from multus.errors import INVALID_CONFIG, UNKNOWN_CONTAINER, CNIError
 from multus.plugin.hookspec import hookimpl
 from multus_k8s import client as kube
@@ -200,26 +201,9 @@ def nad_config(nad: Mapping[str, Any], namespace: str, name: str) -> NetworkConf
         config["name"] = name
     elif not isinstance(config["name"], str):
         raise CNIError(INVALID_CONFIG, f"{what}: spec.config: 'name' must be a string")
-    _check_delegate(config, what)
+    validate_delegate_config(config, f"{what}: spec.config")
     return NetworkConfig(config=config, name=f"{namespace}/{name}", resource_name=str(resource or ""),
                          origin="nad")
-
-
-def _check_delegate(config: Mapping[str, Any], what: str) -> None:
-    """upstream's ``LoadDelegateNetConf`` checks, naming the NAD and the field."""
-    typ = config.get("type")
-    if typ:
-        if not isinstance(typ, str):
-            raise CNIError(INVALID_CONFIG, f"{what}: spec.config: 'type' must be a string")
-        return
-    plugins = config.get("plugins")
-    if plugins is None:
-        raise CNIError(INVALID_CONFIG, f"{what}: spec.config: delegate must have the 'type' or 'plugin' field")
-    if not isinstance(plugins, list) or not plugins or not all(isinstance(p, dict) for p in plugins):
-        raise CNIError(INVALID_CONFIG, f"{what}: spec.config: 'plugins' must be a non-empty array of objects")
-    if not plugins[0].get("type"):
-        raise CNIError(INVALID_CONFIG, f"{what}: spec.config: a plugin delegate must have the 'type' field "
-                       "(plugins[0].type)")
 
 
 def _pod_namespace(ctx: RequestContext) -> str:

@@ -29,7 +29,8 @@ import stat
 import threading
 from typing import TYPE_CHECKING, Any
 
-from multus.errors import INVALID_CONFIG, IO_FAILURE, TRY_AGAIN_LATER, CNIError
+from multus.config.netconf import path_setting, seconds_setting
+from multus.errors import IO_FAILURE, TRY_AGAIN_LATER, CNIError
 from multus.plugin.hookspec import hookimpl
 
 if TYPE_CHECKING:
@@ -74,19 +75,11 @@ def multus_source_resource_map(ctx: RequestContext) -> dict[str, list[str]] | No
 # --- settings and identity ------------------------------------------------------------------
 
 def socket_path(ctx: RequestContext) -> str:
-    value = ctx.conf.raw.get(SOCKET_KEY, DEFAULT_SOCKET)
-    if not isinstance(value, str) or not value:
-        raise CNIError(INVALID_CONFIG, f"invalid multus configuration: {SOCKET_KEY}: expected a non-empty "
-                       f"string, got {value!r}")
-    return value
+    return path_setting(ctx.conf, SOCKET_KEY, DEFAULT_SOCKET)
 
 
 def timeout(ctx: RequestContext) -> float:
-    value = ctx.conf.raw.get(TIMEOUT_KEY, DEFAULT_TIMEOUT)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise CNIError(INVALID_CONFIG, f"invalid multus configuration: {TIMEOUT_KEY}: expected a positive "
-                       f"number of seconds, got {value!r}")
-    return float(value)
+    return seconds_setting(ctx.conf, TIMEOUT_KEY, DEFAULT_TIMEOUT)
 
 
 def pod_identity(ctx: RequestContext) -> tuple[str, str]:

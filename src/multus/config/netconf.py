@@ -188,6 +188,24 @@ def _converter() -> Any:
     return _CONVERTER[0]
 
 
+def path_setting(conf: MultusConf, key: str, default: str) -> str:
+    """A plugin's own key of the multus configuration holding a non-empty string (code 7 if not)."""
+    value = conf.raw.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise CNIError(INVALID_CONFIG, f"invalid multus configuration: {key}: expected a non-empty string, "
+                       f"got {value!r}")
+    return value
+
+
+def seconds_setting(conf: MultusConf, key: str, default: float) -> float:
+    """A plugin's own key holding a positive, finite number of seconds (code 7 if not)."""
+    value = conf.raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (math.isfinite(value) and value > 0):
+        raise CNIError(INVALID_CONFIG, f"invalid multus configuration: {key}: expected a positive number of "
+                       f"seconds, got {value!r}")
+    return float(value)
+
+
 def validate(conf: MultusConf) -> None:
     """upstream's ``LoadNetConf`` check: something must say what the cluster network is."""
     if not conf.delegates and not conf.cluster_network:

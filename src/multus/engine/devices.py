@@ -149,14 +149,9 @@ def inject_device_id(config: Mapping[str, Any], device_id: str, name: str = "") 
 
 def dirs(conf: MultusConf) -> tuple[str, str]:
     """``(cni_dir, dp_dir)``: ``deviceInfoDir`` and ``devicePluginInfoDir`` of the multus config."""
-    out = []
-    for key, default in ((CNI_DIR_KEY, DEFAULT_CNI_DIR), (DP_DIR_KEY, DEFAULT_DP_DIR)):
-        value = conf.raw.get(key, default)
-        if not isinstance(value, str) or not value:
-            raise CNIError(INVALID_CONFIG, f"invalid multus configuration: {key}: expected a non-empty "
-                           f"string, got {value!r}")
-        out.append(value)
-    return out[0], out[1]
+    from multus.config.netconf import path_setting
+
+    return path_setting(conf, CNI_DIR_KEY, DEFAULT_CNI_DIR), path_setting(conf, DP_DIR_KEY, DEFAULT_DP_DIR)
 
 
 def device_info_file(name: str, container_id: str, ifname: str, base_dir: str = DEFAULT_CNI_DIR) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -76,19 +76,19 @@ def inject_cni_args(config: dict[str, Any], cni_args: dict[str, Any]) -> dict[st
     return config
 
 
-def validate_delegate_config(config: dict[str, Any], name: str) -> None:
-    """upstream's LoadDelegateNetConf checks, with the network named."""
+def validate_delegate_config(config: Mapping[str, Any], where: str) -> None:
+    """upstream's LoadDelegateNetConf checks; messages start with ``where`` (which network)."""
     if config.get("type"):
         if not isinstance(config["type"], str):
-            raise CNIError(INVALID_CONFIG, f"network {name!r}: 'type' must be a string")
+            raise CNIError(INVALID_CONFIG, f"{where}: 'type' must be a string")
         return
     plugins = config.get("plugins")
     if plugins is None:
-        raise CNIError(INVALID_CONFIG, f"network {name!r}: delegate must have the 'type' or 'plugin' field")
+        raise CNIError(INVALID_CONFIG, f"{where}: delegate must have the 'type' or 'plugin' field")
     if not isinstance(plugins, list) or not plugins or not all(isinstance(p, dict) for p in plugins):
-        raise CNIError(INVALID_CONFIG, f"network {name!r}: 'plugins' must be a non-empty array of objects")
+        raise CNIError(INVALID_CONFIG, f"{where}: 'plugins' must be a non-empty array of objects")
     if not plugins[0].get("type"):
-        raise CNIError(INVALID_CONFIG, f"network {name!r}: a plugin delegate must have the 'type' field")
+        raise CNIError(INVALID_CONFIG, f"{where}: a plugin delegate must have the 'type' field")
 
 
 def plan(ctx: RequestContext) -> list[Delegate]:
@@ -110,7 +110,7 @@ def plan(ctx: RequestContext) -> list[Delegate]:
                                         "GetDefaultNetworks"), None))
     else:
         for i, d in enumerate(conf.delegates):
-            validate_delegate_config(d, f"delegates[{i}]")
+            validate_delegate_config(d, f"network 'delegates[{i}]'")
             picked.append((NetworkConfig(config=d, name=str(d.get("name", "")), origin="delegates"), None))
         if not picked:
             raise CNIError(INVALID_CONFIG, "delegates/clusterNetwork: at least one delegate/clusterNetwork "
@@ -160,7 +160,7 @@ def build(ctx: RequestContext, picked: list[tuple[NetworkConfig, NetworkSelectio
     out: list[Delegate] = []
     seen: set[str] = set()
     for idx, (nc, sel) in enumerate(picked):
-        validate_delegate_config(nc.config, nc.name)
+        validate_delegate_config(nc.config, f"network {nc.name!r}")
         master = idx == 0
         config = nc.config
         if sel is not None and sel.cni_args:
