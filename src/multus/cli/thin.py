@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from multus.cni import skel
-from multus.cni.request import CniRequest
+
+if TYPE_CHECKING:
+    from multus.cni.request import CniRequest
 
 ABOUT = "multus: version: 0.1.0 (python)"
 

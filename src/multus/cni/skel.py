@@ -12,15 +12,17 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
-from multus.cni import request as cni_request
 from multus.cni import version
 from multus.errors import INTERNAL, IO_FAILURE, CNIError
 
+if TYPE_CHECKING:
+    from multus.cni.request import CniRequest
+
 log = logging.getLogger("multus")
 
-Handler = Callable[[cni_request.CniRequest], "dict[str, Any] | None"]
+Handler = Callable[["CniRequest"], "dict[str, Any] | None"]
 
 
 def _error_version(stdin: bytes) -> str:
@@ -41,11 +43,13 @@ def run(handler: Handler, env: Mapping[str, str], stdin: bytes, stdout: TextIO, 
             print(about, file=stderr)
             print("CNI protocol versions supported: " + ", ".join(version.SUPPORTED_VERSIONS), file=stderr)
             return 0
-        req = cni_request.from_environ(env, stdin)
-        if req.command == "VERSION":
-            out: dict[str, Any] | None = version.version_info()
+        out: dict[str, Any] | None
+        if env.get("CNI_COMMAND") == "VERSION":
+            out = version.version_info()  # needs nothing else: answered before the request types load
         else:
-            out = handler(req)
+            from multus.cni.request import from_environ
+
+            out = handler(from_environ(env, stdin))
     except CNIError as e:
         log.error("%s", e.msg)
         stdout.write(e.to_json(_error_version(stdin)) + "\n")
