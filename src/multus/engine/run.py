@@ -17,9 +17,12 @@ from multus.errors import CNIError
 from multus.plugin.manager import Plugins
 
 
-def context(req: CniRequest, plugins: Plugins | None = None) -> RequestContext:
+def context(req: CniRequest, plugins: Plugins | None = None, configure_logging: bool = True) -> RequestContext:
+    """The request's context. A long-lived process (the daemon) configures logging once for itself
+    and passes ``configure_logging=False``: reconfiguring a shared logger per request would race."""
     conf = netconf.load(req.config)
-    logs.configure(conf)
+    if configure_logging:
+        logs.configure(conf)
     if plugins is None:
         plugins = Plugins(enabled=conf.plugins, env=req.env)
     else:
@@ -27,8 +30,9 @@ def context(req: CniRequest, plugins: Plugins | None = None) -> RequestContext:
     return RequestContext(request=req, conf=conf, plugins=plugins)
 
 
-def handle(req: CniRequest, plugins: Plugins | None = None) -> dict[str, Any] | None:
-    ctx = context(req, plugins)
+def handle(req: CniRequest, plugins: Plugins | None = None,
+           configure_logging: bool = True) -> dict[str, Any] | None:
+    ctx = context(req, plugins, configure_logging)
     start = time.monotonic()
     error: CNIError | None = None
     try:

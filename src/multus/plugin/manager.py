@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,7 @@ class Plugins:
         self.enabled |= {n.strip() for n in env.get(ENV_ENABLE, "").split(",") if n.strip()}
         self._use_entry_points = entry_points
         self._loaded: set[str] = set()
+        self._lock = threading.RLock()
         self._own: list[EntryPointRef] | None = None
         self.state: dict[str, Any] = {}
         """Plugin state that outlives one request (the daemon's API clients, for example)."""
@@ -68,12 +70,28 @@ class Plugins:
         """Enable more third-party plugins (e.g. from the config key ``plugins``)."""
         new = {n for n in names if n} - self.enabled
         if new:
-            self.enabled |= new
-            self._loaded.clear()  # groups already loaded may have entries for the new names
+            with self._lock:
+                self.enabled |= new
+                self._loaded.clear()  # groups already loaded may have entries for the new names
 
     def load_family(self, family: str) -> None:
+        """Import and register a family's entry points, once; safe with concurrent requests."""
         if family in self._loaded or not self._use_entry_points:
             return
+        with self._lock:
+            if family not in self._loaded:
+                self._load_family(family)
+
+    def warm_up(self) -> None:
+        """Load every family now (a long-lived process does it before its first request); a
+        family that fails to load is left for each request to report."""
+        for family in hookspec.FAMILIES:
+            try:
+                self.load_family(family)
+            except CNIError as e:
+                log.error("loading the %s plugins: %s", family, e.msg)
+
+    def _load_family(self, family: str) -> None:
         group = group_of(family)
         for ep, dist in self._entry_points(group):
             if self.pm.get_plugin(f"{group}:{ep.name}") is not None:

@@ -18,12 +18,19 @@ libcni's ``PrintResult`` does in upstream's shim), for a daemon that sends only 
 
 from __future__ import annotations
 
-import base64
-import json
+import binascii
 import os
-import socket
-from collections.abc import Mapping
-from typing import Any
+
+try:  # the C halves of json and socket: the Python halves import re, enum, typing, selectors ...
+    import _json as _cjson
+except ImportError:  # pragma: no cover - not CPython
+    _cjson = None  # type: ignore[assignment]
+import _socket
+
+TYPE_CHECKING = False  # typing itself costs milliseconds at start-up; mypy reads this block
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 DEFAULT_SOCKET_DIR = "/run/multus/"
 SOCKET_NAME = "multus.sock"
@@ -50,6 +57,71 @@ def socket_path(socket_dir: str) -> str:
     return os.path.join(socket_dir or DEFAULT_SOCKET_DIR, SOCKET_NAME)
 
 
+# ---------------------------------------------------------------------------------------------
+# JSON through the C accelerator (what json.loads/json.dumps end up calling)
+# ---------------------------------------------------------------------------------------------
+
+_WHITESPACE = " \t\n\r"
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class _ScanContext:
+    """The attributes ``_json.make_scanner`` reads from a ``json.JSONDecoder``."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = staticmethod(_reject_constant)
+
+
+_scanner: list[Any] = []
+
+
+def loads(data: bytes | str) -> Any:
+    """``json.loads`` (UTF-8 bytes or str); :mod:`json` itself is imported only for bad input."""
+    text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+    if _cjson is not None:
+        if not _scanner:
+            _scanner.append(_cjson.make_scanner(_ScanContext()))  # type: ignore[arg-type]
+        start = len(text) - len(text.lstrip(_WHITESPACE))
+        try:
+            obj, end = _scanner[0](text, start)
+        except ValueError:  # NaN, Infinity: _reject_constant
+            raise
+        except Exception:  # noqa: BLE001 - StopIteration, or the SystemError of a scanner whose error
+            end = -1       # class (json.decoder.JSONDecodeError) is not imported: json says what is wrong
+        if end >= 0 and not text[end:].strip(_WHITESPACE):
+            return obj
+    import json
+
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def _not_serializable(o: Any) -> Any:
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+def dumps(obj: Any) -> str:
+    """``json.dumps(obj)`` (same separators, ASCII output)."""
+    if _cjson is None:  # pragma: no cover
+        import json
+
+        return json.dumps(obj)
+    encode = _cjson.make_encoder(None, _not_serializable, _cjson.encode_basestring_ascii, None, ": ", ", ",
+                                 False, False, True)
+    return "".join(encode(obj, 0))
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP over the unix socket
+# ---------------------------------------------------------------------------------------------
+
+
 class TransportError(Exception):
     """The request could not be sent or its answer not read (the daemon is down, ...).
 
@@ -69,7 +141,7 @@ class Reply:
         self.body = body
 
     def json(self) -> Any:
-        return json.loads(self.body) if self.body.strip() else None
+        return loads(self.body) if self.body.strip() else None
 
 
 def _go_errno(e: OSError) -> str:
@@ -80,9 +152,9 @@ def _go_errno(e: OSError) -> str:
 
 def encode_request(env: Mapping[str, str], config: bytes, **extra: Any) -> bytes:
     """The body of a ``/cni`` or ``/delegate`` request (upstream's ``api.Request``)."""
-    body: dict[str, Any] = {"env": dict(env), "config": base64.b64encode(config).decode("ascii")}
+    body: dict[str, Any] = {"env": dict(env), "config": binascii.b2a_base64(config, newline=False).decode("ascii")}
     body.update(extra)
-    return json.dumps(body).encode()
+    return dumps(body).encode()
 
 
 def request(path_to_socket: str, method: str, path: str, body: bytes = b"",
@@ -90,7 +162,7 @@ def request(path_to_socket: str, method: str, path: str, body: bytes = b"",
     """One HTTP/1.1 request over the unix socket, ``Connection: close``; :class:`TransportError`
     when the daemon cannot be reached or answers something that is not HTTP."""
     what = f'{method.capitalize()} "http://dummy{path}"'
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
         try:
@@ -113,7 +185,7 @@ def request(path_to_socket: str, method: str, path: str, body: bytes = b"",
         sock.close()
 
 
-def _read_reply(sock: socket.socket) -> Reply:
+def _read_reply(sock: _socket.socket) -> Reply:
     buf = b""
     while b"\r\n\r\n" not in buf:
         chunk = sock.recv(65536)
@@ -151,7 +223,7 @@ def _read_reply(sock: socket.socket) -> Reply:
         rest += chunk
 
 
-def _dechunk(sock: socket.socket, data: bytes) -> bytes:
+def _dechunk(sock: _socket.socket, data: bytes) -> bytes:
     out = b""
     while True:
         while b"\r\n" not in data:

@@ -21,9 +21,7 @@ import base64
 import binascii
 import json
 import logging
-import threading
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -34,7 +32,6 @@ from multus.config import netconf
 from multus.engine import run
 from multus.engine.models import RequestContext
 from multus.errors import INTERNAL, INVALID_CONFIG, CNIError
-from multus.plugin import hookspec
 from multus.plugin.manager import Plugins
 from multus.thick.client import REQUESTED_RESULT_KEY, RESULT_KEY
 from multus.thick.config import DaemonConfig
@@ -72,56 +69,22 @@ class BadRequest(Exception):
 
 
 class DaemonPlugins(Plugins):
-    """:class:`Plugins` whose lazy entry-point loading is safe with concurrent requests."""
-
-    def __init__(self, enabled: Iterable[str] = (), env: Mapping[str, str] | None = None,
-                 entry_points: bool = True) -> None:
-        super().__init__(enabled=enabled, env=env, entry_points=entry_points)
-        self._load_lock = threading.RLock()
-
-    def load_family(self, family: str) -> None:
-        if family in self._loaded:
-            return
-        with self._load_lock:
-            super().load_family(family)
-
-    def enable(self, names: Iterable[str]) -> None:
-        names = list(names)
-        if not set(n for n in names if n) - self.enabled:
-            return
-        with self._load_lock:
-            super().enable(names)
+    """The daemon's :class:`Plugins`: loads every family and the engine before the first request."""
 
     def warm_up(self) -> None:
-        """Import every hook family and the engine now rather than during the first requests."""
-        for family in hookspec.FAMILIES:
-            try:
-                self.load_family(family)
-            except CNIError as e:  # a broken third-party plugin: each request will report it
-                log.error("loading the %s plugins: %s", family, e.msg)
-        import multus.cni.libcni  # noqa: F401
-        import multus.cni.result  # noqa: F401
-        import multus.engine.add  # noqa: F401
-        import multus.engine.check  # noqa: F401
-        import multus.engine.delete  # noqa: F401
+        super().warm_up()
+        import multus.cni.libcni
+        import multus.cni.result
+        import multus.engine.add
+        import multus.engine.check
+        import multus.engine.delete
         import multus.engine.plan  # noqa: F401
 
 
 def run_engine(req: cni_request.CniRequest, plugins: Plugins) -> dict[str, Any] | None:
-    """:func:`multus.engine.run.handle` with a long-lived ``plugins`` and without reconfiguring
-    logging (the daemon configured it once)."""
-    conf = netconf.load(req.config)
-    plugins.enable(conf.plugins)
-    ctx = RequestContext(request=req, conf=conf, plugins=plugins)
-    start = time.monotonic()
-    error: CNIError | None = None
-    try:
-        return run.dispatch(ctx)
-    except CNIError as e:
-        error = e
-        raise
-    finally:
-        plugins.request_done(ctx, req.command, error, time.monotonic() - start)
+    """:func:`multus.engine.run.handle` with the daemon's long-lived ``plugins``, without
+    reconfiguring logging (the daemon configured it once)."""
+    return run.handle(req, plugins, configure_logging=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,24 +224,24 @@ class Service:
         except BadRequest as e:
             log.error("%s", e)
             return Answer.text(400, str(e))
-        cmd = inc.command
-        log.info("%s starting CNI request %s", cmd, inc.describe())
+        cmd, desc = inc.command, inc.describe()
+        log.info("%s starting CNI request %s", cmd, desc)
         stdin = overlay(inc.config, self.config.raw)
         try:
             req = cni_request.from_environ(self._env(inc, stdin), stdin)
             result = run_engine(req, self.plugins)
             answer = self._success(cmd, result)
         except CNIError as e:
-            log.error("%s ERRORED: %s", inc.describe(), e.msg)
+            log.error("%s ERRORED: %s", desc, e.msg)
             return Answer.cni_error(e)
         except BaseExceptionGroup as eg:  # noqa: B036 - several delegates failed at once
             err = CNIError(INTERNAL, "; ".join(str(e) for e in eg.exceptions))
-            log.error("%s ERRORED: %s", inc.describe(), err.msg)
+            log.error("%s ERRORED: %s", desc, err.msg)
             return Answer.cni_error(err)
         except Exception as e:  # a bug: upstream's plain-text error, never a dead connection
-            log.exception("%s ERRORED", inc.describe())
+            log.exception("%s ERRORED", desc)
             return Answer.text(400, self._failure(inc, f"internal error: {type(e).__name__}: {e}"))
-        log.info("%s finished CNI request %s", cmd, inc.describe())
+        log.info("%s finished CNI request %s", cmd, desc)
         return answer
 
     @staticmethod
@@ -297,7 +260,12 @@ class Service:
         if not result:
             raise CNIError(INTERNAL, "the ADD produced no result")
         as_requested = dict(result)
-        body = {RESULT_KEY: convert_result(as_requested, RESULT_VERSION), REQUESTED_RESULT_KEY: as_requested}
+        if as_requested.get("cniVersion") in ("1.0.0", "1.1.0"):
+            # the same result type in libcni (types100): only the version changes, no need to parse
+            result_100 = {**as_requested, "cniVersion": RESULT_VERSION}
+        else:
+            result_100 = convert_result(as_requested, RESULT_VERSION)
+        body = {RESULT_KEY: result_100, REQUESTED_RESULT_KEY: as_requested}
         return Answer(200, json.dumps(body).encode())
 
     # --- /delegate -----------------------------------------------------------------------
@@ -315,16 +283,17 @@ class Service:
         except BadRequest as e:
             log.error("%s", e)
             return Answer.text(400, str(e))
-        log.info("%s starting delegate request %s", inc.command, inc.describe())
+        desc = inc.describe()
+        log.info("%s starting delegate request %s", inc.command, desc)
         try:
             answer = self._delegate(inc)
         except CNIError as e:
-            log.error("%s ERRORED: %s", inc.describe(), e.msg)
+            log.error("%s ERRORED: %s", desc, e.msg)
             return Answer.cni_error(e)
         except Exception as e:
-            log.exception("%s ERRORED", inc.describe())
+            log.exception("%s ERRORED", desc)
             return Answer.text(400, self._failure(inc, f"internal error: {type(e).__name__}: {e}"))
-        log.info("%s finished delegate request %s", inc.command, inc.describe())
+        log.info("%s finished delegate request %s", inc.command, desc)
         return answer
 
     def _delegate(self, inc: Incoming) -> Answer:

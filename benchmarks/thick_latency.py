@@ -1,0 +1,394 @@
+#!/usr/bin/env python3
+"""ADD/DEL latency of thick mode (``multus-shim`` + a running ``multus-daemon``) against the bridge
+plugin called directly, in one run.
+
+    sudo python3 benchmarks/thick_latency.py [--shim PATH] [--daemon PATH] [--thin] [-n 50] [-j 8]
+
+Like ``latency.py`` (same delegate, same alternation, same checks), but the multus side is the
+shim a runtime would exec, talking to one ``multus-daemon`` started at the beginning inside the
+lab host namespace (socket dir, cniDir and host-local dataDir in the temp dir, bridge
+``mb<pid>1``, 10.250.24.0/24). ``--thin`` adds the thin ``multus`` as a third side (same
+delegates), so thin and thick are compared in the same run.
+
+Reported: ADD/DEL median and p90 per side, the ratios to direct, 8 workers x 4 pods throughput,
+the shim's peak RSS (GNU time ``%M`` on the warm-up calls: the shim alone, delegates are the
+daemon's children), the daemon's RSS (``VmRSS``) after start, after the warm-up and at the end,
+its peak (``VmHWM``), and the daemon CPU time per sequential call (the part of a thick call
+that ``%M``/wall time of the shim do not show).
+Results: benchmarks/results/<out>.json (raw samples included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common as C
+
+TAGS = {"direct": "d", "thick": "k", "thin": "t"}
+"""Short tags of the sides in namespace names."""
+UPSTREAM = {"thick": {"add": 2.5, "del": 1.9}, "thin": {"add": 2.2, "del": 1.9}}
+"""Upstream's Go binaries measured on this kind of machine (ratio to the direct bridge)."""
+
+
+def venv_tool(name: str) -> str:
+    return os.path.join(C.DEFAULT_VENV, "bin", name)
+
+
+def readyz(sock: str, timeout: float = 2.0) -> bool:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(sock)
+        s.sendall(b"GET /readyz HTTP/1.1\r\nHost: dummy\r\nConnection: close\r\n\r\n")
+        return s.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS / VmHWM in KiB."""
+    out: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("VmRSS", "VmHWM"):
+                    out[k] = int(v.split()[0])
+    except OSError:
+        pass
+    return out
+
+
+def proc_cpu_s(pid: int) -> float:
+    """user + system CPU seconds of a process (its own, not its reaped children)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+class Daemon:
+    def __init__(self, exe: str, tmp: str, log_level: str) -> None:
+        self.socket_dir = os.path.join(tmp, "run", "multus")
+        self.sock = os.path.join(self.socket_dir, "multus.sock")
+        cfg: dict[str, Any] = {"socketDir": self.socket_dir, "shutdownGracePeriod": 0}
+        if log_level:
+            cfg.update(logLevel=log_level, logFile=os.path.join(tmp, "multus-daemon.log"))
+        self.config = os.path.join(tmp, "daemon-config.json")
+        C.write_json(self.config, cfg)
+        self.err = open(os.path.join(tmp, "multus-daemon.stderr"), "wb")  # noqa: SIM115 - closed in stop()
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen([exe, "-config", self.config], stdin=subprocess.DEVNULL, stdout=self.err,
+                                     stderr=self.err)
+        deadline = time.monotonic() + 60
+        while not readyz(self.sock):
+            if self.proc.poll() is not None:
+                raise C.BenchError(f"multus-daemon exited with {self.proc.returncode} (see {self.err.name})")
+            if time.monotonic() > deadline:
+                raise C.BenchError("multus-daemon not ready after 60 s")
+            time.sleep(0.02)
+        self.start_s = time.perf_counter() - t0
+
+    def stop(self) -> int | None:
+        rc = None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        else:
+            rc = self.proc.returncode
+        self.err.close()
+        return rc
+
+
+class Bench:
+    def __init__(self, a: argparse.Namespace, lab: C.Lab, shim: str, thin: str | None, daemon: Daemon) -> None:
+        self.a, self.lab, self.daemon = a, lab, daemon
+        self.bridge = os.path.join(a.bin_dir, "bridge")
+        t = lab.tmp
+        self.delegate = {
+            "cniVersion": "1.0.0", "name": "mbench-net", "type": "bridge",
+            "bridge": f"mb{os.getpid() % 100000}1"[:15], "isGateway": True,
+            "ipam": {"type": "host-local", "subnet": a.subnet, "dataDir": os.path.join(t, "ipam")},
+        }
+        base: dict[str, Any] = {"cniVersion": "1.0.0", "name": "multus-cni-network",
+                                "confDir": os.path.join(t, "net.d"), "binDir": a.bin_dir,
+                                "delegates": [self.delegate]}
+        os.makedirs(base["confDir"], exist_ok=True)
+        shim_conf = {**base, "type": "multus-shim", "daemonSocketDir": daemon.socket_dir,
+                     "cniDir": os.path.join(t, "cache-thick")}
+        thin_conf = {**base, "type": "multus", "cniDir": os.path.join(t, "cache-thin")}
+        if a.log_level:
+            thin_conf.update(logLevel=a.log_level, logFile=os.path.join(t, "multus.log"), logToStderr=False)
+        self.sides = ["direct", "thick"] + (["thin"] if thin else [])
+        self.argv = {"direct": [self.bridge], "thick": [shim], "thin": [thin or ""]}
+        self.conf_path = {s: os.path.join(t, f"{s}.json") for s in self.sides}
+        C.write_json(self.conf_path["direct"], self.delegate)
+        C.write_json(self.conf_path["thick"], shim_conf)
+        if thin:
+            C.write_json(self.conf_path["thin"], thin_conf)
+        self.fails: list[dict[str, Any]] = []
+        self.flock = threading.Lock()
+
+    def call(self, side: str, verb: str, ns: str, rss: bool = False) -> C.Call:
+        cid = f"{ns}-cid"
+        env = C.cni_env(verb, f"/run/netns/{ns}", cid, "eth0", self.a.bin_dir,
+                        f"IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME={ns};"
+                        f"K8S_POD_INFRA_CONTAINER_ID={cid}")
+        return C.run_cni(self.argv[side], env, self.conf_path[side], rss_probe=rss)
+
+    def check(self, side: str, verb: str, ns: str, c: C.Call) -> None:
+        good = (c.ok_add() and self.lab.link_exists(ns, "eth0")) if verb == "ADD" else \
+            (c.rc == 0 and not self.lab.link_exists(ns, "eth0"))
+        if not good:
+            with self.flock:
+                self.fails.append({"side": side, "verb": verb, "netns": ns, "rc": c.rc,
+                                   "stdout": c.out[-600:], "stderr": c.err[-600:]})
+            if self.a.verbose:
+                print(f"FAIL {side} {verb} {ns} rc={c.rc} out={c.out[-300:]!r} err={c.err[-300:]!r}",
+                      file=sys.stderr)
+
+    def warmup(self) -> dict[str, dict[str, int | None]]:
+        rss: dict[str, dict[str, list[int]]] = {s: {"ADD": [], "DEL": []} for s in self.sides}
+        pods = {s: self.lab.pod_names(f"w{TAGS[s]}", self.a.warmup) for s in self.sides}
+        self.lab.add_netns([p for s in self.sides for p in pods[s]])
+        self.lab.assert_inside()
+        try:
+            for i in range(self.a.warmup):
+                for s in self.sides:
+                    for verb in ("ADD", "DEL"):
+                        c = self.call(s, verb, pods[s][i], rss=True)
+                        self.check(s, verb, pods[s][i], c)
+                        if c.maxrss_kb:
+                            rss[s][verb].append(c.maxrss_kb)
+        finally:
+            self.lab.del_netns([p for s in self.sides for p in pods[s]])
+        return {s: {f"{v.lower()}_max_kb": (max(x) if x else None) for v, x in d.items()} for s, d in rss.items()}
+
+    def sequential(self, rnd: int) -> tuple[dict[str, dict[str, list[float]]], dict[str, float]]:
+        n = self.a.n
+        pods = {s: self.lab.pod_names(f"r{rnd}{TAGS[s]}", n) for s in self.sides}
+        self.lab.add_netns([p for s in self.sides for p in pods[s]])
+        out: dict[str, dict[str, list[float]]] = {s: {"ADD": [], "DEL": [], "ADD_cpu": [], "DEL_cpu": []}
+                                                  for s in self.sides}
+        daemon_cpu: dict[str, float] = {"ADD": 0.0, "DEL": 0.0}
+        self.lab.assert_inside()
+        try:
+            for verb in ("ADD", "DEL"):
+                for i in range(n):
+                    k = (i + rnd) % len(self.sides)
+                    order = self.sides[k:] + self.sides[:k]
+                    for s in order:
+                        cpu0 = proc_cpu_s(self.daemon.proc.pid) if s == "thick" else 0.0
+                        c = self.call(s, verb, pods[s][i])
+                        if s == "thick":
+                            daemon_cpu[verb] += proc_cpu_s(self.daemon.proc.pid) - cpu0
+                        out[s][verb].append(c.seconds)
+                        out[s][f"{verb}_cpu"].append(c.cpu_s or 0.0)
+                        self.check(s, verb, pods[s][i], c)
+        finally:
+            self.lab.del_netns([p for s in self.sides for p in pods[s]])
+        return out, {v: round(1000 * daemon_cpu[v] / n, 2) for v in daemon_cpu}
+
+    def parallel(self, rnd: int) -> dict[str, dict[str, Any]]:
+        j, k = self.a.jobs, self.a.par_pods
+        res: dict[str, dict[str, Any]] = {}
+        order = self.sides if rnd % 2 == 0 else self.sides[::-1]
+        for s in order:
+            pods = self.lab.pod_names(f"p{rnd}{TAGS[s]}", j * k)
+            self.lab.add_netns(pods)
+            try:
+                self.lab.assert_inside()
+                res[s] = {}
+                for verb in ("ADD", "DEL"):
+                    lat: list[float] = []
+                    llock = threading.Lock()
+                    barrier = threading.Barrier(j + 1)
+
+                    def worker(w: int, verb: str = verb, s: str = s, pods: list[str] = pods,
+                               barrier: threading.Barrier = barrier, llock: threading.Lock = llock,
+                               lat: list[float] = lat) -> None:
+                        inside = C.current_netns_ino() == self.lab.host_ino
+                        barrier.wait()
+                        if not inside:  # never run a plugin outside the lab host namespace
+                            with self.flock:
+                                self.fails.append({"side": s, "verb": verb, "worker": w,
+                                                   "stderr": "worker thread not in the lab host namespace"})
+                            return
+                        for ns in pods[w * k:(w + 1) * k]:
+                            c = self.call(s, verb, ns)
+                            with llock:
+                                lat.append(c.seconds)
+                            if c.rc != 0 or (verb == "ADD" and not c.ok_add()):
+                                self.check(s, verb, ns, c)
+
+                    ths = [threading.Thread(target=worker, args=(w,)) for w in range(j)]
+                    for t in ths:
+                        t.start()
+                    barrier.wait()
+                    t0 = time.perf_counter()
+                    for t in ths:
+                        t.join()
+                    wall = time.perf_counter() - t0
+                    res[s][verb] = {"pods": j * k, "wall_s": round(wall, 4), "per_s": round(j * k / wall, 1),
+                                    "latency": C.summ_ms(lat)}
+                for ns in pods:
+                    if self.lab.link_exists(ns, "eth0"):
+                        self.check(s, "DEL", ns, C.Call("DEL", 0, 0, "", "eth0 still present after DEL"))
+            finally:
+                self.lab.del_netns(pods)
+        return res
+
+
+def resolve(path: str | None, name: str) -> str:
+    p = path or venv_tool(name)
+    if not (os.path.isfile(p) and os.access(p, os.X_OK)):
+        raise C.BenchError(f"{p} not found: run benchmarks/install.sh first (or pass --{name.split('-')[-1]} PATH)")
+    return os.path.abspath(p)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shim", help=f"the multus-shim executable (default {venv_tool('multus-shim')})")
+    ap.add_argument("--daemon", help=f"the multus-daemon executable (default {venv_tool('multus-daemon')})")
+    ap.add_argument("--thin", action="store_true", help="also measure the thin multus (third side)")
+    ap.add_argument("--multus", help=f"the thin multus for --thin (default {C.DEFAULT_MULTUS})")
+    ap.add_argument("-n", type=int, default=50, help="sequential pods per side per round (default 50)")
+    ap.add_argument("-j", "--jobs", type=int, default=8, help="parallel workers (default 8; 0: skip)")
+    ap.add_argument("--par-pods", type=int, default=4, help="pods per parallel worker (default 4)")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds (default 1); medians of round medians")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed warm-up pods per side, RSS probes (default 3)")
+    ap.add_argument("--bin-dir", default=C.DEFAULT_BIN_DIR, help="CNI plugin directory (default /usr/lib/cni)")
+    ap.add_argument("--subnet", default="10.250.24.0/24", help="host-local subnet (a 10.250.x.0/24)")
+    ap.add_argument("--log-level", default="", help="daemon/thin logLevel (to log files in the temp dir)")
+    ap.add_argument("--out", default="thick_latency", help="results name (benchmarks/results/NAME.json)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print each failing call")
+    a = ap.parse_args()
+    if not a.subnet.startswith("10.250.") or not a.subnet.endswith(".0/24"):
+        raise C.BenchError("--subnet must be a 10.250.x.0/24")
+    if a.n < 1 or a.repeat < 1 or a.jobs < 0 or a.par_pods < 1 or a.warmup < 0:
+        raise C.BenchError("bad -n/--repeat/-j/--par-pods/--warmup")
+    sides_n = 3 if a.thin else 2
+    if sides_n * a.n + 3 > 250 or a.jobs * a.par_pods + 3 > 250:
+        raise C.BenchError("too many pods for one /24")
+    C.need_root()
+    shim = resolve(a.shim, "multus-shim")
+    daemon_exe = resolve(a.daemon, "multus-daemon")
+    thin = C.resolve_multus(a.multus) if a.thin else None
+    for plugin in ("bridge", "host-local"):
+        if not os.access(os.path.join(a.bin_dir, plugin), os.X_OK):
+            raise C.BenchError(f"{plugin} not found in {a.bin_dir} (apt-get install containernetworking-plugins)")
+    load0 = C.loadavg()
+    t_start = time.time()
+
+    rounds: list[dict[str, Any]] = []
+    daemon_mem: dict[str, Any] = {}
+    with C.Lab("thk") as lab:
+        daemon = Daemon(daemon_exe, lab.tmp, a.log_level)
+        try:
+            time.sleep(0.2)
+            daemon_mem["after_start"] = proc_status(daemon.proc.pid)
+            b = Bench(a, lab, shim, thin, daemon)
+            sides = b.sides
+            versions = {"bridge": C.plugin_version(b.bridge), "multus-shim": C.plugin_version(shim),
+                        "containernetworking-plugins (deb)": C.deb_version("containernetworking-plugins")}
+            rss = b.warmup() if a.warmup > 0 else {}
+            daemon_mem["after_warmup"] = proc_status(daemon.proc.pid)
+            for rnd in range(a.repeat):
+                seq, dcpu = b.sequential(rnd)
+                par = b.parallel(rnd) if a.jobs > 0 else {}
+                rounds.append({"round": rnd, "loadavg": C.loadavg(), "samples_s": seq, "daemon_cpu_ms_per_call": dcpu,
+                               "stats": {s: {v.lower(): C.summ_ms(seq[s][v])
+                                             for v in ("ADD", "DEL", "ADD_cpu", "DEL_cpu")} for s in sides},
+                               "parallel": par})
+            daemon_mem["at_end"] = proc_status(daemon.proc.pid)
+            fails = b.fails
+        finally:
+            daemon_rc = daemon.stop()
+    load1 = C.loadavg()
+
+    def med_of(side: str, verb: str, key: str) -> float:
+        return round(float(statistics.median(r["stats"][side][verb][key] for r in rounds)), 2)
+
+    summary = {s: {v: {"median_ms": med_of(s, v, "median_ms"), "p90_ms": med_of(s, v, "p90_ms"),
+                       "cpu_median_ms": med_of(s, f"{v}_cpu", "median_ms")} for v in ("add", "del")}
+               for s in sides}
+    ratios = {s: {v: C.ratio(summary[s][v]["median_ms"], summary["direct"][v]["median_ms"]) for v in ("add", "del")}
+              for s in sides if s != "direct"}
+    ratios_p90 = {s: {v: C.ratio(summary[s][v]["p90_ms"], summary["direct"][v]["p90_ms"]) for v in ("add", "del")}
+                  for s in sides if s != "direct"}
+    per_round = {s: {v: [C.ratio(r["stats"][s][v]["median_ms"], r["stats"]["direct"][v]["median_ms"])
+                         for r in rounds] for v in ("add", "del")} for s in sides if s != "direct"}
+    daemon_cpu = {v: round(statistics.median(r["daemon_cpu_ms_per_call"][v] for r in rounds), 2) for v in ("ADD", "DEL")}
+    par_sum: dict[str, Any] = {}
+    if a.jobs > 0:
+        for s in sides:
+            par_sum[s] = {v.lower(): round(statistics.median(r["parallel"][s][v]["per_s"] for r in rounds), 1)
+                          for v in ("ADD", "DEL")}
+    res = {
+        "benchmark": "thick_latency", "shim": shim, "daemon_executable": daemon_exe, "thin": thin,
+        "python": C.interpreter_of(shim), "versions": versions, "machine": C.machine_info(),
+        "loadavg_before": load0, "loadavg_after": load1, "duration_s": round(time.time() - t_start, 1),
+        "config": {"pods": a.n, "jobs": a.jobs, "par_pods": a.par_pods, "repeat": a.repeat, "warmup": a.warmup,
+                   "bin_dir": a.bin_dir, "subnet": a.subnet, "log_level": a.log_level or None, "sides": sides_n,
+                   "delegate": "bridge + host-local (multus: static delegates list)"},
+        "summary": summary, "ratio_median": ratios, "ratio_p90": ratios_p90, "ratio_per_round": per_round,
+        "upstream_go": UPSTREAM, "parallel_per_s": par_sum, "peak_rss": rss,
+        "daemon": {"start_s": round(daemon.start_s, 3), "memory_kb": daemon_mem, "exit_code": daemon_rc,
+                   "cpu_ms_per_call_median": daemon_cpu},
+        "failures": len(fails), "failure_detail": fails[:20], "rounds": rounds,
+    }
+    path = C.write_results(a.out, res)
+
+    print(f"== thick mode (multus-shim + multus-daemon) vs bridge called directly: {a.n} pods/side sequential "
+          f"x {a.repeat} round(s), {a.jobs}x{a.par_pods} parallel")
+    print(f"   shim {shim}; daemon {daemon_exe} (ready in {daemon.start_s:.2f} s); bridge {b.bridge} "
+          f"(containernetworking-plugins {versions['containernetworking-plugins (deb)']})")
+    print(f"   loadavg before {load0} after {load1}; {os.cpu_count()} CPUs; {res['duration_s']} s")
+    rows = []
+    for s in sides:
+        rows.append((s, summary[s]["add"]["median_ms"], summary[s]["add"]["p90_ms"], summary[s]["del"]["median_ms"],
+                     summary[s]["del"]["p90_ms"], par_sum.get(s, {}).get("add"), par_sum.get(s, {}).get("del"),
+                     (rss.get(s) or {}).get("add_max_kb")))
+    for s in sides:
+        if s != "direct":
+            rows.append((f"{s}/direct", ratios[s]["add"], ratios_p90[s]["add"], ratios[s]["del"], ratios_p90[s]["del"],
+                         C.ratio(par_sum.get(s, {}).get("add"), par_sum.get("direct", {}).get("add")),
+                         C.ratio(par_sum.get(s, {}).get("del"), par_sum.get("direct", {}).get("del")), None))
+    C.print_table(rows, ["", "ADD med ms", "ADD p90", "DEL med ms", "DEL p90", f"ADD/s x{a.jobs}",
+                         f"DEL/s x{a.jobs}", "peak RSS KiB"])
+    mem = {k: v.get("VmRSS") for k, v in daemon_mem.items()}
+    print(f"   daemon RSS KiB: after start {mem.get('after_start')}, after warm-up {mem.get('after_warmup')}, "
+          f"at end {mem.get('at_end')} (peak {daemon_mem.get('at_end', {}).get('VmHWM')}); "
+          f"daemon CPU per call ADD/DEL {daemon_cpu['ADD']}/{daemon_cpu['DEL']} ms")
+    for s in sides:
+        if s != "direct":
+            print(f"   {s}: ADD {ratios[s]['add']}x, DEL {ratios[s]['del']}x direct "
+                  f"(upstream Go {s}: {UPSTREAM[s]['add']}x / {UPSTREAM[s]['del']}x)")
+    print(f"   failures: {len(fails)}; daemon exit code {daemon_rc}")
+    for f in fails[:5]:
+        print(f"   FAIL {json.dumps(f)[:400]}")
+    print(f"   results: {path}")
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    C.run(main)

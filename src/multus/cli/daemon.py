@@ -1,0 +1,96 @@
+"""``multus-daemon``: thick mode's server (see ``docs/thick.md``).
+
+    multus-daemon [-config /etc/cni/net.d/multus.d/daemon-config.json] [-version]
+
+Exit codes as upstream: 0 after a graceful shutdown (SIGTERM/SIGINT), 1 for a configuration
+error, 3 when the socket (or the metrics port) cannot be listened on, 4 after ``-version``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from types import FrameType
+
+from multus.thick.config import DEFAULT_CONFIG_FILE
+
+VERSION = "0.1.0"
+ABOUT = f"multus-daemon: version: {VERSION} (python)"
+EXIT_CONFIG = 1
+EXIT_LISTEN = 3
+EXIT_VERSION = 4
+
+log = logging.getLogger("multus.daemon")
+
+
+def _parser() -> argparse.ArgumentParser:
+    # Go's flag package: -config / --config, -config=x; no abbreviations.
+    ap = argparse.ArgumentParser(prog="multus-daemon", allow_abbrev=False,
+                                 description="Multus thick-plugin daemon: serves multus-shim over a unix socket.")
+    ap.add_argument("-config", "--config", default=DEFAULT_CONFIG_FILE,
+                    help=f"the daemon configuration file (default {DEFAULT_CONFIG_FILE})")
+    ap.add_argument("-version", "--version", action="store_true", help="print the version and exit")
+    return ap
+
+
+def run(argv: list[str] | None = None) -> int:
+    a = _parser().parse_args(argv)
+    if a.version:
+        print(ABOUT)
+        return EXIT_VERSION
+
+    from multus.config import logs, netconf
+    from multus.errors import CNIError
+    from multus.thick import config as daemon_config
+    from multus.thick.server import Daemon
+    from multus.thick.service import DaemonPlugins, Service
+
+    try:
+        cfg = daemon_config.load(a.config)
+        logs.configure(netconf.load(cfg.logging_netconf()))
+        # the overlay must itself be a valid multus configuration where it says something
+        netconf.load(cfg.raw)
+    except daemon_config.ConfigError as e:
+        print(f"multus-daemon: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except CNIError as e:
+        print(f"multus-daemon: {a.config}: {e.msg}", file=sys.stderr)
+        return EXIT_CONFIG
+    if cfg.chroot_dir:
+        log.error("chrootDir %s is not supported: delegates run in the daemon's own root", cfg.chroot_dir)
+
+    env = dict(os.environ)
+    plugins = DaemonPlugins(enabled=_plugins_key(cfg.raw.get("plugins")), env=env)
+    plugins.warm_up()
+    daemon = Daemon(cfg, Service(cfg, plugins, env))
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        daemon.request_shutdown(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        daemon.listen()
+    except OSError as e:
+        msg = f"failed to listen on {daemon.socket_path}: {e.strerror or e}"
+        log.error("%s", msg)
+        print(f"multus-daemon: {msg}", file=sys.stderr)
+        return EXIT_LISTEN
+    log.info("%s ready (pid %d)", ABOUT, os.getpid())
+    daemon.serve()
+    return 0
+
+
+def _plugins_key(value: object) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def main() -> None:
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,298 @@
+"""``multus-shim`` on its own: what it imports, what it answers locally, how it fails when the
+daemon is down, how it reports errors, and how it talks to an upstream daemon (one that answers
+only ``{"Result": <1.0.0>}``, played here by a small server of the test)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import pytest
+from thickkit import SHIM, Node, describe, error_of
+
+from multus.cni import result as cni_result
+from multus.testing.invoke import cni_env, invoke
+from multus.thick import client
+
+HEAVY = ("attrs", "cattrs", "pluggy", "multus.engine", "multus.cni.request", "multus.config", "multus.plugin",
+         "kubernetes", "pyroute2", "prometheus_client")
+
+RESULT_100 = {
+    "cniVersion": "1.0.0",
+    "interfaces": [{"name": "br0", "mac": "aa:bb:cc:dd:ee:01"},
+                   {"name": "eth0", "mac": "aa:bb:cc:dd:ee:02", "mtu": 1400, "sandbox": "/run/netns/x"}],
+    "ips": [{"interface": 1, "address": "10.250.77.5/27", "gateway": "10.250.77.1"},
+            {"interface": 1, "address": "fd00:250:77::5/64", "gateway": "fd00:250:77::1"}],
+    "routes": [{"dst": "0.0.0.0/0", "gw": "10.250.77.1"}, {"dst": "::/0"}],
+    "dns": {"nameservers": ["10.250.77.53"]},
+}
+
+
+def shim_conf(socket_dir: str, version: str = "1.0.0", **keys: Any) -> dict[str, Any]:
+    conf = {"cniVersion": version, "name": "multus-cni-network", "type": "multus-shim",
+            "daemonSocketDir": socket_dir}
+    conf.update(keys)
+    return conf
+
+
+def run_shim(command: str, conf: Any, extra: dict[str, str] | None = None, **kw: Any) -> Any:
+    env = cni_env(command, container_id=kw.pop("container_id", "cid1"), netns=kw.pop("netns", "/run/netns/x"),
+                  ifname="eth0", args="K8S_POD_NAMESPACE=default;K8S_POD_NAME=p1", extra=extra)
+    return invoke(SHIM, env, conf, timeout=60)
+
+
+# ------------------------------------------------------------------------------------ a fake upstream daemon
+
+
+class FakeDaemon:
+    """A unix-socket HTTP server answering ``/cni`` with a canned reply; records the requests."""
+
+    def __init__(self, socket_dir: Path, status: int = 200, body: bytes = b"",
+                 content_type: str = "application/json") -> None:
+        self.socket_dir = socket_dir
+        self.requests: list[dict[str, Any]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                self._reply(200, b"")
+
+            def do_POST(self) -> None:
+                data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path == "/cni":
+                    fake.requests.append(json.loads(data))
+                    self._reply(status, body)
+                else:
+                    self._reply(200, b"")
+
+            def _reply(self, code: int, payload: bytes) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def address_string(self) -> str:
+                return "unix"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        socket_dir.mkdir(parents=True, exist_ok=True)
+        self.server = socketserver.ThreadingUnixStreamServer(client.socket_path(str(socket_dir)), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake_daemon(tmp_path: Path) -> Iterator[Callable[..., FakeDaemon]]:
+    made: list[FakeDaemon] = []
+
+    def make(**kw: Any) -> FakeDaemon:
+        d = FakeDaemon(tmp_path / f"fake{len(made)}", **kw)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.close()
+
+
+@pytest.mark.parametrize("version", ["0.2.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"])
+def test_result_of_an_upstream_daemon_is_converted(fake_daemon: Callable[..., FakeDaemon], version: str) -> None:
+    fake = fake_daemon(body=json.dumps({"Result": RESULT_100}).encode())
+    conf = shim_conf(str(fake.socket_dir), version)
+    out = run_shim("ADD", conf, extra={"MARKER": "whole-env"})
+    assert out.returncode == 0, describe(out)
+    # the same conversion as the engine's libcni-faithful one
+    assert out.json == cni_result.convert_result(RESULT_100, version)
+    # what went over the wire: the shim's whole environment and its stdin, base64
+    [req] = fake.requests
+    assert req["env"]["MARKER"] == "whole-env" and req["env"]["CNI_COMMAND"] == "ADD"
+    assert json.loads(base64.b64decode(req["config"])) == conf
+
+
+def test_result_as_requested_is_used_when_in_the_conf_version(fake_daemon: Callable[..., FakeDaemon]) -> None:
+    requested = cni_result.convert_result(RESULT_100, "0.3.1") | {"marker": 1}
+    fake = fake_daemon(body=json.dumps({"Result": RESULT_100, "ResultAsRequested": requested}).encode())
+    out = run_shim("ADD", shim_conf(str(fake.socket_dir), "0.3.1"))
+    assert out.json == requested
+    # another version: the daemon's 1.0.0 Result, converted
+    out = run_shim("ADD", shim_conf(str(fake.socket_dir), "0.4.0"))
+    assert out.json == cni_result.convert_result(RESULT_100, "0.4.0")
+
+
+def test_cni_errors_pass_unchanged(fake_daemon: Callable[..., FakeDaemon]) -> None:
+    err = {"code": 42, "msg": "delegate said no", "details": "because"}
+    fake = fake_daemon(status=400, body=json.dumps(err).encode())
+    for verb in ("ADD", "CHECK"):
+        out = run_shim(verb, shim_conf(str(fake.socket_dir), "1.0.0"))
+        assert error_of(out) == {"cniVersion": "1.0.0", **err}
+
+
+def test_plain_text_errors_are_wrapped_like_upstream(fake_daemon: Callable[..., FakeDaemon]) -> None:
+    fake = fake_daemon(status=400, body=b"boom\n", content_type="text/plain; charset=utf-8")
+    conf = shim_conf(str(fake.socket_dir), "0.3.1")
+    out = run_shim("ADD", conf)
+    err = error_of(out)
+    assert err["code"] == 999 and err["cniVersion"] == "0.3.1"
+    assert err["msg"].startswith("CmdAdd (shim): CNI request failed with status 400: 'boom\n': StdinData: {")
+    # DEL swallows it, but says so on stderr
+    out = run_shim("DEL", conf)
+    assert out.returncode == 0 and out.stdout == "" and "CmdDel (shim): CNI request failed" in out.stderr
+
+
+def test_del_posts_once_and_checks_health(fake_daemon: Callable[..., FakeDaemon]) -> None:
+    fake = fake_daemon()
+    out = run_shim("DEL", shim_conf(str(fake.socket_dir)), netns="")
+    assert out.returncode == 0 and out.stdout == "", describe(out)
+    assert [r["env"]["CNI_COMMAND"] for r in fake.requests] == ["DEL"]
+
+
+# ------------------------------------------------------------------------------------ no daemon
+
+
+def test_daemon_down_add_fails_clearly_del_succeeds(tmp_path: Path) -> None:
+    sock_dir = tmp_path / "nobody-home"
+    conf = shim_conf(str(sock_dir))
+    t0 = time.monotonic()
+    out = run_shim("ADD", conf, extra={"MULTUS_SHIM_READY_TIMEOUT": "0.5"})
+    elapsed = time.monotonic() - t0
+    err = error_of(out)
+    assert err["code"] == 999
+    assert err["msg"].startswith("CmdAdd (shim): failed waiting for the multus daemon to be ready: timed out after 0.5 s")
+    assert f'Get "http://dummy/readyz": dial unix {sock_dir}/multus.sock: connect: no such file or directory' \
+        in err["msg"]
+    assert 0.4 < elapsed < 10
+    assert "CmdAdd (shim)" in out.stderr  # logged too
+    # the conf key works as well
+    out = run_shim("CHECK", shim_conf(str(sock_dir), daemonReadyTimeout=0.2))
+    assert error_of(out)["msg"].startswith("CmdCheck (shim): failed waiting")
+
+    out = run_shim("DEL", conf)
+    assert out.returncode == 0 and out.stdout == "", describe(out)
+    assert "CmdDel (shim): the multus daemon is not reachable" in out.stderr
+    out = run_shim("DEL", shim_conf(str(sock_dir), logToStderr=False))
+    assert out.returncode == 0 and out.stderr == ""
+
+
+def test_socket_without_server_is_connection_refused(tmp_path: Path) -> None:
+    import socket
+
+    sock_dir = tmp_path / "dead"
+    sock_dir.mkdir()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(client.socket_path(str(sock_dir)))
+    s.close()  # bound, never listening: what a crashed daemon leaves
+    out = run_shim("ADD", shim_conf(str(sock_dir)), extra={"MULTUS_SHIM_READY_TIMEOUT": "0"})
+    assert "connect: connection refused" in error_of(out)["msg"]
+
+
+# ------------------------------------------------------------------------------------ local answers
+
+
+def test_version_and_about_are_local(tmp_path: Path) -> None:
+    out = run_shim("VERSION", b"")
+    assert out.returncode == 0 and out.json["supportedVersions"][-1] == "1.1.0"
+    p = subprocess.run([*SHIM, "-version"], capture_output=True, text=True, timeout=30, check=False)
+    assert p.returncode == 0 and p.stdout.startswith("multus-shim: version:")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CNI_")}
+    p = subprocess.run(SHIM, env=env, capture_output=True, text=True, timeout=30, check=False, input="")
+    assert p.returncode == 0 and "CNI protocol versions supported" in p.stderr
+
+
+@pytest.mark.parametrize(("command", "conf", "extra", "code", "text"), [
+    ("ADD", b"{nope", {}, 6, "error unmarshalling network config"),
+    ("ADD", b"", {}, 6, "the network configuration is empty"),
+    ("ADD", {"cniVersion": "9.9.9", "name": "n"}, {}, 1, "incompatible CNI versions"),
+    ("ADD", {"cniVersion": "1.0.0"}, {}, 7, "network name"),
+    ("CHECK", {"cniVersion": "0.3.1", "name": "n"}, {}, 1, "does not allow CHECK"),
+    ("ADD", {"cniVersion": "1.0.0", "name": "n"}, {"CNI_NETNS": ""}, 4, "[CNI_NETNS] missing"),
+    ("ADD", {"cniVersion": "1.0.0", "name": "n"}, {"CNI_IFNAME": "a/b"}, 4, "CNI_IFNAME"),
+    ("BOGUS", {"cniVersion": "1.0.0", "name": "n"}, {}, 4, "unknown CNI_COMMAND"),
+])
+def test_request_checks_are_local(tmp_path: Path, command: str, conf: Any, extra: dict[str, str], code: int,
+                                  text: str) -> None:
+    out = run_shim(command, conf, extra={"MULTUS_SHIM_READY_TIMEOUT": "0", **extra})
+    err = error_of(out)
+    assert err["code"] == code and text in err["msg"], err
+
+
+# ------------------------------------------------------------------------------------ with the real daemon
+
+
+@pytest.mark.root
+def test_shim_imports_only_the_standard_library(node: Node) -> None:
+    daemon = node.daemon()
+    conf = node.shim_conf(daemon, delegates=[node.bridge()])
+    pod = node.pod()
+    dump = node.tmp / "modules.json"
+    code = ("import json, sys\nfrom multus.cli import shim\nrc = shim.run()\n"
+            f"open({str(dump)!r}, 'w').write(json.dumps(sorted(sys.modules)))\nsys.exit(rc)\n")
+    out = invoke([sys.executable, "-c", code], node.env("ADD", pod), conf)
+    assert out.returncode == 0 and out.json["cniVersion"] == "1.0.0", describe(out)
+    modules = json.loads(dump.read_text())
+    assert "multus.cli.shim" in modules
+    heavy = [m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+    assert heavy == [], heavy
+    node.delete(conf, pod)
+    node.assert_clean(pod)
+
+
+@pytest.mark.root
+def test_bad_config_errors_come_back_through_the_shim(node: Node) -> None:
+    daemon = node.daemon()
+    pod = node.pod()
+    cases = [
+        (node.shim_conf(daemon, delegates=[node.bridge()], namespaceIsolation="yes"), 7, "namespaceIsolation"),
+        (node.shim_conf(daemon, clusterNetwork="no-such-network"), 7, "no-such-network"),
+        (node.shim_conf(daemon), 7, "at least one delegate/clusterNetwork"),
+        (node.shim_conf(daemon, delegates=[{"cniVersion": "1.0.0", "name": "x", "type": "no-such-plugin"}]),
+         50, "no-such-plugin"),
+    ]
+    for conf, code, text in cases:
+        out = node.shim("ADD", conf, pod)
+        err = error_of(out)
+        assert err["code"] == code and text in err["msg"], (err, daemon.logs())
+        assert err["cniVersion"] == "1.0.0"
+        assert node.links(pod) == ["lo"]
+    assert daemon.logs().count("ERRORED") >= len(cases)  # they came from the daemon
+
+
+# ------------------------------------------------------------------------------------ the stdlib-only codec
+
+
+def test_client_json_codec_matches_json() -> None:
+    docs = [{"a": [1, 2.5, "x\u00e9\n", None, True, False], "b": {"c": {}}}, [], "s", 0, -1.5e300]
+    for doc in docs:
+        assert client.dumps(doc) == json.dumps(doc)
+        assert client.loads(json.dumps(doc)) == doc
+        assert client.loads(json.dumps(doc).encode()) == doc
+    for bad in ("{nope", "[1] x", "", "{\"a\": NaN}", "[Infinity]", "{\"a\": 1"):
+        with pytest.raises(ValueError):
+            client.loads(bad)
+
+
+def test_client_json_errors_in_a_fresh_interpreter() -> None:
+    # the C scanner reports errors through json.decoder, which the shim never imports itself
+    code = ("import sys\nfrom multus.thick import client\nassert 'json' not in sys.modules\n"
+            "try:\n    client.loads('{nope')\nexcept ValueError as e:\n    print(type(e).__name__)\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False)
+    assert (p.returncode, p.stdout.strip()) == (0, "JSONDecodeError"), p.stderr
