@@ -17,6 +17,7 @@ import stat
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -75,7 +76,7 @@ def test_socket_dir_and_endpoints(node: Node) -> None:
     assert stat.S_IMODE(d.st_mode) == 0o700
     assert stat.S_ISSOCK(os.stat(daemon.socket_path).st_mode)
     assert stat.S_IMODE(os.stat(daemon.socket_path).st_mode) == 0o600
-    assert not (stale / "leftover").exists()  # the directory was removed and recreated
+    assert (stale / "leftover").exists()  # other files in socketDir are never touched
 
     for method in ("GET", "POST"):
         for path in (client.HEALTH_ENDPOINT, client.READY_ENDPOINT):
@@ -236,15 +237,34 @@ def test_bad_daemon_config_exits_1(node: Node, content: str | None, message: str
     assert p.returncode == 1 and message in p.stderr, (p.returncode, p.stderr)
 
 
-def test_top_level_socket_dir_is_refused(node: Node) -> None:
-    # a top-level directory that does not exist: harmless even if the guard were broken
-    top = f"/multus-thick-test-{os.getpid()}"
-    assert not os.path.exists(top)
+def test_socket_dir_keeps_other_files_and_is_private(node: Node) -> None:
+    """upstream wipes socketDir at start; a mistaken directory would be lost. Ours only replaces
+    its own stale socket and makes the directory 0700."""
+    daemon = node.daemon(start=False)
+    sock_dir = Path(daemon.socket_dir)
+    sock_dir.mkdir(parents=True, mode=0o755)
+    (sock_dir / "keep.txt").write_text("mine")
+    daemon.start()
+    try:
+        assert (sock_dir / "keep.txt").read_text() == "mine"
+        assert stat.S_IMODE(sock_dir.stat().st_mode) == 0o700
+        assert stat.S_IMODE(os.stat(daemon.socket_path).st_mode) == 0o600
+    finally:
+        daemon.stop()
+    daemon.start()  # the stale socket of the previous run is replaced
+    daemon.stop()
+    assert (sock_dir / "keep.txt").exists()
+
+
+def test_socket_path_that_is_not_a_socket_is_refused(node: Node) -> None:
+    daemon = node.daemon(start=False)
+    Path(daemon.socket_dir).mkdir(parents=True)
+    Path(daemon.socket_path).write_text("not a socket")
     path = node.tmp / "daemon-config.json"
-    path.write_text(json.dumps({"socketDir": top}))
+    path.write_text(json.dumps({"socketDir": daemon.socket_dir}))
     p = run_daemon("-config", str(path))
-    assert p.returncode == 3 and "refusing to remove and recreate socketDir" in p.stderr, p.stderr
-    assert not os.path.exists(top)
+    assert p.returncode == 3 and "is not a socket" in p.stderr, p.stderr
+    assert Path(daemon.socket_path).read_text() == "not a socket"
 
 
 def test_connection_limit(node: Node) -> None:

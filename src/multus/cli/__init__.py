@@ -1,1 +1,1 @@
-"""The executables: multus (the thin CNI plugin) and passthru (head of the auxiliary chain)."""
+"""The executables: multus (thin), multus-shim and multus-daemon (thick mode), passthru (head of the auxiliary chain)."""

@@ -20,7 +20,6 @@ import contextlib
 import http.server
 import logging
 import os
-import shutil
 import socket
 import socketserver
 import stat
@@ -235,24 +234,21 @@ class Daemon:
     # --- lifecycle -----------------------------------------------------------------------
 
     def listen(self) -> None:
-        """upstream's ``FilesystemPreRequirements`` + ``GetListener``: a fresh 0700 directory,
-        the socket in it 0600."""
+        """upstream's ``FilesystemPreRequirements`` + ``GetListener``: a 0700 directory, the
+        socket in it 0600."""
         d = os.path.abspath(self.config.socket_dir)
-        if len([p for p in os.path.realpath(d).split("/") if p]) < 2:
-            # upstream removes whatever it is given; "/run" or "/var/run" by mistake would be a disaster
-            raise OSError(f"refusing to remove and recreate socketDir {self.config.socket_dir!r}: "
-                          "a top-level directory (use a directory of its own, e.g. /run/multus/)")
+        # upstream removes and recreates the whole directory; a mistaken socketDir (/var/lib, /etc)
+        # would then be wiped. We only ever remove our own stale socket, and make the directory
+        # private.
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        os.chmod(d, 0o700)
         try:
-            st = os.lstat(d)
+            if stat.S_ISSOCK(os.lstat(self.socket_path).st_mode):
+                os.unlink(self.socket_path)
+            else:
+                raise OSError(f"refusing to replace {self.socket_path}: it exists and is not a socket")
         except FileNotFoundError:
             pass
-        else:
-            if stat.S_ISDIR(st.st_mode):
-                shutil.rmtree(d)
-            else:
-                os.unlink(d)
-        os.makedirs(d, mode=0o700)
-        os.chmod(d, 0o700)
         self._server = _UnixServer(self.socket_path, self, self.config.connection_limit)
         os.chmod(self.socket_path, 0o600)
         if self.config.metrics_port is not None:
