@@ -386,6 +386,24 @@ def test_add_and_del_of_static_delegates_without_kubeconfig_import_no_api_client
         ("ADD", "eth0"), ("ADD", "net1"), ("DEL", "net1"), ("DEL", "eth0")]
 
 
+def test_del_with_a_kubeconfig_imports_no_api_client(
+        tmp_path: Path, recording_plugin: Callable[[str], tuple[str, str]], pod_netns: Callable[..., str]) -> None:
+    """DEL is served from the cache: even with a kubeconfig (here one that cannot be read) it
+    neither imports the Kubernetes client nor needs it."""
+    bin_dir, log = recording_plugin("rec")
+    conf = static_conf(tmp_path, bin_dir, [{"cniVersion": "1.0.0", "name": "rec-net", "type": "rec"}])
+    netns = f"/run/netns/{pod_netns()}"
+    env = clean_env(cni_env("ADD", container_id="c-kdel", netns=netns, ifname="eth0", args=POD_ARGS, path=bin_dir))
+    code, _, stdout = run_driver(tmp_path, env, json.dumps(conf).encode())
+    assert code == 0, stdout
+    conf["kubeconfig"] = str(tmp_path / "no-such-kubeconfig")
+    env = clean_env(cni_env("DEL", container_id="c-kdel", netns=netns, ifname="eth0", args=POD_ARGS, path=bin_dir))
+    code, top, stdout = run_driver(tmp_path, env, json.dumps(conf).encode())
+    assert code == 0, stdout
+    assert "kubernetes" not in top and "urllib3" not in top
+    assert [c["env"]["CNI_COMMAND"] for c in read_calls(log)] == ["ADD", "DEL"]
+
+
 # --- entry points ---------------------------------------------------------------------------
 
 TWO_GROUPS_PROBE = """
