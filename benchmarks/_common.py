@@ -195,6 +195,39 @@ def setns(fd: int, nstype: int = CLONE_NEWNET) -> None:
         raise OSError(e, os.strerror(e))
 
 
+def parallel_batch(host_ino: int, pods: Sequence[str], jobs: int, per_worker: int,
+                   run_one: Callable[[str], float]) -> tuple[float, list[float], list[int]]:
+    """Run ``run_one(pod)`` for ``jobs`` workers x ``per_worker`` pods, all released at once.
+
+    Returns (wall seconds, per-call latencies, workers that were not in the lab host namespace
+    and so ran nothing: a plugin never runs outside the lab)."""
+    lat: list[float] = []
+    outside: list[int] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(jobs + 1)
+
+    def worker(w: int) -> None:
+        inside = current_netns_ino() == host_ino
+        barrier.wait()
+        if not inside:
+            with lock:
+                outside.append(w)
+            return
+        for ns in pods[w * per_worker:(w + 1) * per_worker]:
+            seconds = run_one(ns)
+            with lock:
+                lat.append(seconds)
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(jobs)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0, lat, outside
+
+
 def current_netns_ino() -> int:
     """Inode of this thread's network namespace."""
     path = "/proc/thread-self/ns/net" if os.path.exists("/proc/thread-self/ns/net") else "/proc/self/ns/net"

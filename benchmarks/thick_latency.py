@@ -219,37 +219,18 @@ class Bench:
                 self.lab.assert_inside()
                 res[s] = {}
                 for verb in ("ADD", "DEL"):
-                    lat: list[float] = []
-                    llock = threading.Lock()
-                    barrier = threading.Barrier(j + 1)
+                    def run_one(ns: str, verb: str = verb, s: str = s) -> float:
+                        c = self.call(s, verb, ns)
+                        if c.rc != 0 or (verb == "ADD" and not c.ok_add()):
+                            self.check(s, verb, ns, c)
+                        return c.seconds
 
-                    def worker(w: int, verb: str = verb, s: str = s, pods: list[str] = pods,
-                               barrier: threading.Barrier = barrier, llock: threading.Lock = llock,
-                               lat: list[float] = lat) -> None:
-                        inside = C.current_netns_ino() == self.lab.host_ino
-                        barrier.wait()
-                        if not inside:  # never run a plugin outside the lab host namespace
-                            with self.flock:
-                                self.fails.append({"side": s, "verb": verb, "worker": w,
-                                                   "stderr": "worker thread not in the lab host namespace"})
-                            return
-                        for ns in pods[w * k:(w + 1) * k]:
-                            c = self.call(s, verb, ns)
-                            with llock:
-                                lat.append(c.seconds)
-                            if c.rc != 0 or (verb == "ADD" and not c.ok_add()):
-                                self.check(s, verb, ns, c)
-
-                    ths = [threading.Thread(target=worker, args=(w,)) for w in range(j)]
-                    for t in ths:
-                        t.start()
-                    barrier.wait()
-                    t0 = time.perf_counter()
-                    for t in ths:
-                        t.join()
-                    wall = time.perf_counter() - t0
-                    res[s][verb] = {"pods": j * k, "wall_s": round(wall, 4), "per_s": round(j * k / wall, 1),
-                                    "latency": C.summ_ms(lat)}
+                    wall, lat, outside = C.parallel_batch(self.lab.host_ino, pods, j, k, run_one)
+                    with self.flock:
+                        self.fails.extend({"side": s, "verb": verb, "worker": w,
+                                           "stderr": "worker thread not in the lab host namespace"} for w in outside)
+                    res[s][verb] = {"pods": j * k, "wall_s": round(wall, 4),
+                                    "per_s": round(j * k / wall, 1), "latency": C.summ_ms(lat)}
                 for ns in pods:
                     if self.lab.link_exists(ns, "eth0"):
                         self.check(s, "DEL", ns, C.Call("DEL", 0, 0, "", "eth0 still present after DEL"))
