@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 
 from multus.testing import lab as lab_mod
@@ -80,22 +79,7 @@ def error_of(out: CniOutcome) -> dict[str, Any]:
     return err
 
 
-@attrs.define
-class Pod:
-    netns: str          # name under /run/netns
-    container_id: str
-    namespace: str = "default"
-    name: str = ""
-    uid: str = ""
-
-    @property
-    def path(self) -> str:
-        return lab_mod.netns_path(self.netns)
-
-    @property
-    def cni_args(self) -> str:
-        return (f"IgnoreUnknown=1;K8S_POD_NAMESPACE={self.namespace};K8S_POD_NAME={self.name};"
-                f"K8S_POD_INFRA_CONTAINER_ID={self.container_id};K8S_POD_UID={self.uid}")
+Pod = lab_mod.PodRef
 
 
 class Node:

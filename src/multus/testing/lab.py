@@ -15,6 +15,8 @@ import subprocess
 import uuid
 from typing import Any
 
+import attrs
+
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = "/run/netns"
 
@@ -82,6 +84,28 @@ def addresses(netns: str, ifname: str) -> list[str]:
         if link["ifname"] == ifname:
             return [f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", [])]
     return []
+
+
+@attrs.frozen
+class PodRef:
+    """A test pod as a runtime names it: its netns (under /run/netns), container ID and identity."""
+
+    netns: str
+    container_id: str
+    namespace: str = "default"
+    name: str = ""
+    uid: str = ""
+
+    @property
+    def path(self) -> str:
+        return netns_path(self.netns)
+
+    @property
+    def cni_args(self) -> str:
+        """``CNI_ARGS`` as containerd sends them (``K8S_POD_UID`` only when known)."""
+        args = (f"IgnoreUnknown=1;K8S_POD_NAMESPACE={self.namespace};K8S_POD_NAME={self.name};"
+                f"K8S_POD_INFRA_CONTAINER_ID={self.container_id}")
+        return f"{args};K8S_POD_UID={self.uid}" if self.uid else args
 
 
 class Lab:
