@@ -228,6 +228,40 @@ def parallel_batch(host_ino: int, pods: Sequence[str], jobs: int, per_worker: in
     return time.perf_counter() - t0, lat, outside
 
 
+def parallel_round(bench: Any, rnd: int, order: Sequence[str], tags: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """One round of the parallel phase for each side in ``order``: ADD then DEL of
+    ``jobs x par_pods`` pods at once, then a check that no ``eth0`` survived DEL. ``bench`` is a
+    latency benchmark runner (``a``, ``lab``, ``call``, ``check``, ``fails``, ``flock``)."""
+    j, k = bench.a.jobs, bench.a.par_pods
+    res: dict[str, dict[str, Any]] = {}
+    for s in order:
+        pods = bench.lab.pod_names(f"p{rnd}{tags[s]}", j * k)
+        bench.lab.add_netns(pods)
+        try:
+            bench.lab.assert_inside()
+            res[s] = {}
+            for verb in ("ADD", "DEL"):
+                def run_one(ns: str, verb: str = verb, s: str = s) -> float:
+                    c = bench.call(s, verb, ns)
+                    if c.rc != 0 or (verb == "ADD" and not c.ok_add()):
+                        bench.check(s, verb, ns, c)
+                    return float(c.seconds)
+
+                wall, lat, outside = parallel_batch(bench.lab.host_ino, pods, j, k, run_one)
+                with bench.flock:
+                    bench.fails.extend({"side": s, "verb": verb, "worker": w,
+                                        "stderr": "worker thread not in the lab host namespace"} for w in outside)
+                res[s][verb] = {"pods": j * k, "wall_s": round(wall, 4),
+                                "per_s": round(j * k / wall, 1), "latency": summ_ms(lat)}
+            # the interface checks, outside the timed batches
+            for ns in pods:
+                if bench.lab.link_exists(ns, "eth0"):
+                    bench.check(s, "DEL", ns, Call("DEL", 0, 0, "", "eth0 still present after DEL"))
+        finally:
+            bench.lab.del_netns(pods)
+    return res
+
+
 def current_netns_ino() -> int:
     """Inode of this thread's network namespace."""
     path = "/proc/thread-self/ns/net" if os.path.exists("/proc/thread-self/ns/net") else "/proc/self/ns/net"

@@ -138,35 +138,8 @@ class Bench:
         return out
 
     def parallel(self, rnd: int) -> dict[str, dict[str, Any]]:
-        j, k = self.a.jobs, self.a.par_pods
-        res: dict[str, dict[str, Any]] = {}
         order = SIDES if rnd % 2 == 0 else SIDES[::-1]
-        for s in order:
-            pods = self.lab.pod_names(f"p{rnd}{s[0]}", j * k)
-            self.lab.add_netns(pods)
-            try:
-                self.lab.assert_inside()
-                res[s] = {}
-                for verb in ("ADD", "DEL"):
-                    def run_one(ns: str, verb: str = verb, s: str = s) -> float:
-                        c = self.call(s, verb, ns)
-                        if c.rc != 0 or (verb == "ADD" and not c.ok_add()):
-                            self.check(s, verb, ns, c)
-                        return c.seconds
-
-                    wall, lat, outside = C.parallel_batch(self.lab.host_ino, pods, j, k, run_one)
-                    with self.flock:
-                        self.fails.extend({"side": s, "verb": verb, "worker": w,
-                                           "stderr": "worker thread not in the lab host namespace"} for w in outside)
-                    res[s][verb] = {"pods": j * k, "wall_s": round(wall, 4),
-                                    "per_s": round(j * k / wall, 1), "latency": C.summ_ms(lat)}
-                # the interface checks, outside the timed batches
-                for ns in pods:
-                    if self.lab.link_exists(ns, "eth0"):
-                        self.check(s, "DEL", ns, C.Call("DEL", 0, 0, "", "eth0 still present after DEL"))
-            finally:
-                self.lab.del_netns(pods)
-        return res
+        return C.parallel_round(self, rnd, order, {s: s[0] for s in SIDES})
 
 
 def main() -> int:
