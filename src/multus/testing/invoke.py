@@ -26,6 +26,19 @@ class CniOutcome:
     def ok(self) -> bool:
         return self.returncode == 0
 
+    def describe(self) -> str:
+        return f"rc={self.returncode}\nstdout={self.stdout}\nstderr={self.stderr[-4000:]}"
+
+    def cni_error(self) -> dict[str, Any]:
+        """The CNI error object of a failed run, asserting that it is one: exit code 1, a JSON
+        object with an integer ``code`` and a string ``msg`` on stdout, no traceback anywhere."""
+        assert self.returncode == 1, self.describe()
+        err = self.json
+        assert isinstance(err, dict) and isinstance(err.get("code"), int) and isinstance(err.get("msg"), str), \
+            self.describe()
+        assert "Traceback" not in self.stdout and "Traceback" not in self.stderr, self.describe()
+        return err
+
 
 def cni_env(command: str, container_id: str = "", netns: str = "", ifname: str = "", args: str = "",
             path: str = "/usr/lib/cni", extra: Mapping[str, str] | None = None) -> dict[str, str]:
