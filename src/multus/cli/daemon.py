@@ -20,6 +20,7 @@ from multus.thick.config import DEFAULT_CONFIG_FILE
 VERSION = "0.1.0"
 ABOUT = f"multus-daemon: version: {VERSION} (python)"
 EXIT_CONFIG = 1
+EXIT_READINESS = 2
 EXIT_LISTEN = 3
 EXIT_VERSION = 4
 
@@ -59,13 +60,29 @@ def run(argv: list[str] | None = None) -> int:
     except CNIError as e:
         print(f"multus-daemon: {a.config}: {e.msg}", file=sys.stderr)
         return EXIT_CONFIG
-    if cfg.chroot_dir:
-        log.error("chrootDir %s is not supported: delegates run in the daemon's own root", cfg.chroot_dir)
+    from multus.cni import invoke
+    from multus.thick.configmanager import ConfigManager, ReadinessTimeout, wait_for_readiness
+
+    invoke.set_chroot(cfg.chroot_dir)
+    if cfg.readiness_file:
+        try:
+            wait_for_readiness(cfg.readiness_file, cfg.readiness_timeout)
+        except ReadinessTimeout as e:
+            print(f"multus-daemon: {e}", file=sys.stderr)
+            return EXIT_CONFIG
 
     env = dict(os.environ)
     plugins = DaemonPlugins(enabled=_plugins_key(cfg.raw.get("plugins")), env=env)
     plugins.warm_up()
     daemon = Daemon(cfg, Service(cfg, plugins, env))
+    readiness_lost = []
+
+    def on_readiness_lost() -> None:
+        readiness_lost.append(True)
+        daemon.request_shutdown("readiness indicator removed")
+        daemon.request_shutdown("readiness indicator removed")
+
+    manager = ConfigManager(cfg, on_readiness_lost) if cfg.manages_config else None
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         daemon.request_shutdown(signal.Signals(signum).name)
@@ -79,9 +96,15 @@ def run(argv: list[str] | None = None) -> int:
         log.error("%s", msg)
         print(f"multus-daemon: {msg}", file=sys.stderr)
         return EXIT_LISTEN
+    if manager is not None:
+        manager.start()
     log.info("%s ready (pid %d)", ABOUT, os.getpid())
-    daemon.serve()
-    return 0
+    try:
+        daemon.serve()
+    finally:
+        if manager is not None:
+            manager.stop()
+    return EXIT_READINESS if readiness_lost else 0
 
 
 def _plugins_key(value: object) -> list[str]:

@@ -17,7 +17,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from multus.errors import (
@@ -48,7 +48,8 @@ def go_quote(text: str) -> str:
 
 
 def find_plugin(plugin_type: str, dirs: Sequence[str]) -> str:
-    """The path of the first executable regular file named ``plugin_type`` in ``dirs``.
+    """The path of the first executable regular file named ``plugin_type`` in ``dirs`` (inside
+    the delegates' chroot when :func:`set_chroot` set one).
 
     ``plugin_type`` is a plugin name, never a path: ``/``, ``.``, ``..`` and the empty name are
     refused (code 7, naming the ``type`` field). Not found is code 50 with libcni's text.
@@ -61,7 +62,8 @@ def find_plugin(plugin_type: str, dirs: Sequence[str]) -> str:
         if not d:
             continue
         full = os.path.join(d, plugin_type)
-        if os.path.isfile(full) and os.access(full, os.X_OK):
+        seen = os.path.join(_chroot_dir, full.lstrip("/")) if _chroot_dir else full
+        if os.path.isfile(seen) and os.access(seen, os.X_OK):
             return full
     raise CNIError(PLUGIN_NOT_AVAILABLE,
                    f"failed to find plugin {go_quote(plugin_type)} in path [{' '.join(dirs)}]")
@@ -125,6 +127,23 @@ def _plugin_error(returncode: int, stdout: bytes, stderr: bytes) -> CNIError:
                     details if isinstance(details, str) else json.dumps(details))
 
 
+_chroot_dir = ""
+
+
+def set_chroot(directory: str) -> None:
+    """Run every delegate chrooted into ``directory`` (``""``: in this process' root), as the
+    daemon's ``chrootDir`` asks. The plugin path and the netns path are the ones seen inside it."""
+    global _chroot_dir
+    _chroot_dir = directory
+
+
+def _enter_chroot(directory: str) -> Callable[[], None]:
+    def enter() -> None:
+        os.chroot(directory)
+        os.chdir("/")
+    return enter
+
+
 def _spawn(path: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
     """Start the plugin in a session of its own; retry while the binary is being written."""
     attempt = 0
@@ -132,7 +151,9 @@ def _spawn(path: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
         try:
             return subprocess.Popen(
                 [path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env=dict(env), start_new_session=True, close_fds=True)
+                env=dict(env), start_new_session=True, close_fds=True,
+                # two plain syscalls, no lock taken in the forked child (safe with threads)
+                preexec_fn=_enter_chroot(_chroot_dir) if _chroot_dir else None)  # noqa: PLW1509
         except OSError as e:
             if e.errno == errno.ETXTBSY and attempt < ETXTBSY_RETRIES:
                 attempt += 1

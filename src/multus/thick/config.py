@@ -13,7 +13,15 @@ key                          default          meaning
 ``connectionLimit``          unset            at most this many connections served at once (> 0)
 ``shutdownGracePeriod``      ``10``           seconds ``/readyz`` answers 500 before the server
                                               stops, after SIGTERM/SIGINT (then in-flight requests finish)
-``chrootDir``                ``""``           not supported: delegates always run in the daemon's root
+``chrootDir``                ``""``           delegates run chrooted into this directory (e.g. ``/hostroot``)
+``cniConfigDir``             ``/etc/cni/net.d`` where ``00-multus.conf`` is written
+``multusConfigFile``         ``auto``         ``auto``: generated from the primary; else a file copied verbatim
+``multusAutoconfigDir``      ``""``           searched for the primary configuration, watched
+``multusMasterCNI``          ``""``           the primary's file name (else the lexically first)
+``forceCNIVersion``          ``false``        skip the primary's cniVersion compatibility check
+``overrideNetworkName``      ``false``        the generated ``name`` is the primary's
+``readinessindicatorfile``   ``""``           waited for at start (exit 1); its removal removes the config
+``readinessTimeout``         ``45``           seconds to wait for the readiness indicator at start
 ============================ ================ ===============================================
 
 Every top-level key of the file, these included, is also laid over the configuration each shim
@@ -25,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +42,11 @@ import attrs
 DEFAULT_CONFIG_FILE = "/etc/cni/net.d/multus.d/daemon-config.json"
 DEFAULT_SOCKET_DIR = "/run/multus/"
 DEFAULT_SHUTDOWN_GRACE = 10.0
+DEFAULT_CNI_CONFIG_DIR = "/etc/cni/net.d"
+DEFAULT_READINESS_TIMEOUT = 45.0
+# keys that configure the generation and never reach the generated file
+GENERATION_KEYS = ("cniConfigDir", "multusConfigFile", "multusAutoconfigDir", "multusMasterCNI",
+                   "forceCNIVersion", "readinessindicatorfile", "readinessTimeout")
 
 
 class ConfigError(Exception):
@@ -50,8 +64,32 @@ class DaemonConfig:
     connection_limit: int | None = None
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
     chroot_dir: str = ""
+    cni_config_dir: str = DEFAULT_CNI_CONFIG_DIR
+    multus_config_file: str = "auto"
+    autoconfig_dir: str = ""
+    master_cni: str = ""
+    readiness_file: str = ""
+    readiness_timeout: float = DEFAULT_READINESS_TIMEOUT
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
     """The whole file: laid over every request's configuration."""
+
+    @property
+    def generates(self) -> bool:
+        """The daemon writes ``00-multus.conf`` from the primary configuration."""
+        return self.multus_config_file == "auto" and bool(self.autoconfig_dir)
+
+    @property
+    def manages_config(self) -> bool:
+        """The daemon writes ``<cniConfigDir>/00-multus.conf`` (generated or copied)."""
+        return self.generates or self.multus_config_file != "auto"
+
+    def overlay(self) -> dict[str, Any]:
+        """What is laid over each request: with a generated configuration the readiness
+        indicator is the config manager's business, so ``readinessindicatorfile`` is dropped."""
+        out = dict(self.raw)
+        if self.generates:
+            out.pop("readinessindicatorfile", None)
+        return out
 
     def logging_netconf(self) -> dict[str, Any]:
         """The logging keys as a multus netconf, for :func:`multus.config.logs.configure`."""
@@ -90,6 +128,23 @@ def parse(data: Mapping[str, Any]) -> DaemonConfig:
     if grace is not None and not (math.isfinite(grace) and grace >= 0):
         raise ConfigError(f"shutdownGracePeriod: must be a non-negative number of seconds, got {grace!r}")
     log_options = _typed(data, "logOptions", dict, "an object")
+    strings = {key: _typed(data, key, str, "a string") or "" for key in (
+        "cniConfigDir", "multusConfigFile", "multusAutoconfigDir", "multusMasterCNI",
+        "readinessindicatorfile", "chrootDir", "cniVersion")}
+    for key in ("forceCNIVersion", "overrideNetworkName"):
+        _typed(data, key, bool, "a bool")
+    if strings["chrootDir"] and not os.path.isabs(strings["chrootDir"]):
+        raise ConfigError(f"chrootDir: must be an absolute path, got {strings['chrootDir']!r}")
+    if strings["multusMasterCNI"] and "/" in strings["multusMasterCNI"]:
+        raise ConfigError("multusMasterCNI: must be a file name in multusAutoconfigDir")
+    config_file = strings["multusConfigFile"] or "auto"
+    if config_file == "auto" and "multusAutoconfigDir" in data and not strings["multusAutoconfigDir"]:
+        raise ConfigError("multusAutoconfigDir: must not be empty")
+    if config_file == "auto" and strings["multusAutoconfigDir"] and not strings["cniVersion"]:
+        raise ConfigError("cniVersion: required to generate the multus configuration")
+    rtimeout = _typed(data, "readinessTimeout", (int, float), "a number of seconds")
+    if rtimeout is not None and not (math.isfinite(rtimeout) and rtimeout >= 0):
+        raise ConfigError(f"readinessTimeout: must be a non-negative number of seconds, got {rtimeout!r}")
     return DaemonConfig(
         socket_dir=socket_dir if socket_dir is not None else DEFAULT_SOCKET_DIR,
         log_file=_typed(data, "logFile", str, "a string") or "",
@@ -99,7 +154,13 @@ def parse(data: Mapping[str, Any]) -> DaemonConfig:
         metrics_port=port,
         connection_limit=limit,
         shutdown_grace=float(grace) if grace is not None else DEFAULT_SHUTDOWN_GRACE,
-        chroot_dir=_typed(data, "chrootDir", str, "a string") or "",
+        chroot_dir=strings["chrootDir"],
+        cni_config_dir=strings["cniConfigDir"] or DEFAULT_CNI_CONFIG_DIR,
+        multus_config_file=config_file,
+        autoconfig_dir=strings["multusAutoconfigDir"],
+        master_cni=strings["multusMasterCNI"],
+        readiness_file=strings["readinessindicatorfile"],
+        readiness_timeout=float(rtimeout) if rtimeout is not None else DEFAULT_READINESS_TIMEOUT,
         raw=dict(data),
     )
 

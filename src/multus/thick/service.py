@@ -186,6 +186,9 @@ def overlay(stdin: bytes, override: Mapping[str, Any]) -> bytes:
     if not isinstance(conf, dict):
         return stdin
     conf.update(override)
+    if "readinessindicatorfile" not in override and override.get("multusConfigFile", "auto") == "auto" \
+            and override.get("multusAutoconfigDir"):
+        conf.pop("readinessindicatorfile", None)
     return json.dumps(conf).encode()
 
 
@@ -226,7 +229,7 @@ class Service:
             return Answer.text(400, str(e))
         cmd, desc = inc.command, inc.describe()
         log.info("%s starting CNI request %s", cmd, desc)
-        stdin = overlay(inc.config, self.config.raw)
+        stdin = overlay(inc.config, self.config.overlay())
         try:
             req = cni_request.from_environ(self._env(inc, stdin), stdin)
             result = run_engine(req, self.plugins)
