@@ -22,6 +22,8 @@ key                          default          meaning
 ``overrideNetworkName``      ``false``        the generated ``name`` is the primary's
 ``readinessindicatorfile``   ``""``           waited for at start (exit 1); its removal removes the config
 ``readinessTimeout``         ``45``           seconds to wait for the readiness indicator at start
+``enablePprof``              ``false``        refused when true (no Go pprof here)
+``perNodeCertificate``       unset            refused when ``enabled`` (no certificate bootstrap)
 ============================ ================ ===============================================
 
 Every top-level key of the file, these included, is also laid over the configuration each shim
@@ -142,6 +144,13 @@ def parse(data: Mapping[str, Any]) -> DaemonConfig:
         raise ConfigError("multusAutoconfigDir: must not be empty")
     if config_file == "auto" and strings["multusAutoconfigDir"] and not strings["cniVersion"]:
         raise ConfigError("cniVersion: required to generate the multus configuration")
+    if _typed(data, "enablePprof", bool, "a bool"):
+        raise ConfigError("enablePprof: not supported (Go's pprof has no equivalent in this daemon; "
+                          "profile it with a sampling profiler such as py-spy)")
+    cert = _typed(data, "perNodeCertificate", dict, "an object")
+    if cert and cert.get("enabled"):
+        raise ConfigError("perNodeCertificate: not supported (the daemon does not bootstrap client "
+                          "certificates; set kubeconfig to a kubeconfig with the node's credentials)")
     rtimeout = _typed(data, "readinessTimeout", (int, float), "a number of seconds")
     if rtimeout is not None and not (math.isfinite(rtimeout) and rtimeout >= 0):
         raise ConfigError(f"readinessTimeout: must be a non-negative number of seconds, got {rtimeout!r}")
