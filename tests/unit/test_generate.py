@@ -102,9 +102,9 @@ def test_load_primary_rejects_bad_files(tmp_path: Path) -> None:
     (tmp_path / "b.conf").write_text("")
     with pytest.raises(g.GenerateError, match="plugins"):
         g.load_primary(str(tmp_path / "a.conflist"))
-    with pytest.raises(g.GenerateError, match="not valid JSON"):
+    with pytest.raises(g.GenerateError, match="failed to unmarshall"):
         g.load_primary(str(tmp_path / "b.conf"))
-    with pytest.raises(g.GenerateError, match="cannot read"):
+    with pytest.raises(g.GenerateError, match="failed to read"):
         g.load_primary(str(tmp_path / "c.conf"))
 
 

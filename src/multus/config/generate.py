@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -70,16 +70,21 @@ def find_primary(autoconfig_dir: str, master: str = "") -> str:
     raise GenerateError(f"could not find a plugin configuration in {autoconfig_dir}")
 
 
-def load_primary(path: str) -> dict[str, Any]:
+def read_json(path: str, what: str, error: Callable[[str], Exception]) -> Any:
+    """The JSON in ``path``; ``error(message)`` is raised naming ``what`` when it cannot be read."""
     try:
         with open(path, "rb") as f:
             text = f.read()
     except OSError as e:
-        raise GenerateError(f"cannot read the primary configuration {path}: {e.strerror}") from None
+        raise error(f"failed to read {what} {path}: {e.strerror}") from None
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except ValueError as e:
-        raise GenerateError(f"the primary configuration {path} is not valid JSON: {e}") from None
+        raise error(f"failed to unmarshall {what} {path}: {e}") from None
+
+
+def load_primary(path: str) -> dict[str, Any]:
+    data = read_json(path, "the primary configuration", GenerateError)
     if not isinstance(data, dict):
         raise GenerateError(f"the primary configuration {path} is not a JSON object")
     plugins = data.get("plugins")
@@ -200,22 +205,13 @@ def thin_config(primary: Mapping[str, Any], options: ThinOptions) -> tuple[str, 
     caps = capabilities_union(primary)
     if caps:
         obj["capabilities"] = caps
-    if options.conf_dir:
-        obj["confDir"] = options.conf_dir
-    if options.namespace_isolation:
-        obj["namespaceIsolation"] = True
-    if options.global_namespaces:
-        obj["globalNamespaces"] = options.global_namespaces
-    if not options.log_to_stderr:
-        obj["logToStderr"] = False
-    if level:
-        obj["logLevel"] = level
-    if options.log_file:
-        obj["logFile"] = options.log_file
-    if options.additional_bin_dir:
-        obj["binDir"] = options.additional_bin_dir
-    if options.readiness_indicator_file:
-        obj["readinessindicatorfile"] = options.readiness_indicator_file
+    optional: tuple[tuple[str, Any], ...] = (
+        ("confDir", options.conf_dir), ("namespaceIsolation", True if options.namespace_isolation else None),
+        ("globalNamespaces", options.global_namespaces),
+        ("logToStderr", None if options.log_to_stderr else False), ("logLevel", level),
+        ("logFile", options.log_file), ("binDir", options.additional_bin_dir),
+        ("readinessindicatorfile", options.readiness_indicator_file))
+    obj.update((key, value) for key, value in optional if value is not None and value != "")
     obj["kubeconfig"] = options.kubeconfig
     obj["delegates"] = [json.loads(json.dumps(master, sort_keys=True))]
     if parsed < (1, 0, 0):

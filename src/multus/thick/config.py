@@ -33,7 +33,6 @@ sends (the daemon wins), as upstream does: a node-wide ``cniDir``, ``clusterNetw
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -175,13 +174,6 @@ def parse(data: Mapping[str, Any]) -> DaemonConfig:
 
 
 def load(path: str) -> DaemonConfig:
-    try:
-        with open(path, "rb") as f:
-            text = f.read()
-    except OSError as e:
-        raise ConfigError(f"failed to read the daemon configuration {path}: {e.strerror}") from None
-    try:
-        data = json.loads(text)
-    except ValueError as e:
-        raise ConfigError(f"failed to unmarshall the daemon configuration {path}: {e}") from None
-    return parse(data)
+    from multus.config.generate import read_json
+
+    return parse(read_json(path, "the daemon configuration", ConfigError))
