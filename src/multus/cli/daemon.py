@@ -15,9 +15,10 @@ import signal
 import sys
 from types import FrameType
 
+from multus._version import __version__
 from multus.thick.config import DEFAULT_CONFIG_FILE
 
-VERSION = "0.1.0"
+VERSION = __version__
 ABOUT = f"multus-daemon: version: {VERSION} (python)"
 EXIT_CONFIG = 1
 EXIT_LISTEN = 3

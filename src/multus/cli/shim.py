@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any, TextIO
 
-VERSION = "0.1.0"
+VERSION = "0.1.0"  # a copy of multus._version (the shim runs as one copied file); tests keep them equal
 ABOUT = f"multus-shim: version: {VERSION} (python)"
 READY_TIMEOUT_ENV = "MULTUS_SHIM_READY_TIMEOUT"
 READY_TIMEOUT_KEY = "daemonReadyTimeout"
