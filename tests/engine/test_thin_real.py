@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import stat
 import time
 from collections.abc import Callable
@@ -288,15 +289,32 @@ def test_interface_naming(node: Node, annotation: str, expected: list[str]) -> N
     node.assert_clean(pod)
 
 
-def test_interface_name_already_in_pod(node: Node) -> None:
+def test_interface_name_requested_twice(node: Node) -> None:
+    """``mva@eth0`` asks for the cluster network's name: the plan refuses it before anything runs."""
     br = node.bridge("brnet")
     node.write_conf("20-mva.conf", node.macvlan("mva"))
     conf = node.multus(delegates=[br], annotations={K8S_NETWORKS: "mva@eth0"})
     pod = node.pod()
     err = error_of(node.run("ADD", conf, pod))
-    assert err["code"] in (7, 100)
-    assert "eth0" in err["msg"]
+    assert (err["code"], err["msg"]) == (7, "interface name 'eth0' is requested twice (network 'default/mva')"), err
     node.assert_clean(pod)
+    assert node.leases() == [] and node.cni_dir_files() == []
+
+
+def test_interface_name_already_in_pod(node: Node) -> None:
+    """An interface the pod's netns already has (here ``net1``, made before ADD) is not overwritten:
+    ADD fails before any delegate runs, and the pod's own link is left alone."""
+    br = node.bridge("brnet")
+    node.write_conf("20-mva.conf", node.macvlan("mva"))
+    conf = node.multus(delegates=[br], annotations={K8S_NETWORKS: "mva"})
+    pod = node.pod()
+    sh("ip", "-n", pod.netns, "link", "add", "net1", "type", "veth", "peer", "name", "net1peer")
+    err = error_of(node.run("ADD", conf, pod))
+    msg = ("DelegateAdd: cannot set 'macvlan' interface name to 'net1': "
+           "validateIfName: interface name net1 already exists")
+    assert (err["code"], err["msg"]) == (100, msg), err
+    assert sorted(node.links(pod)) == ["lo", "net1", "net1peer"]  # no eth0: nothing ran
+    assert node.leases() == [] and node.cni_dir_files() == []
 
 
 @pytest.mark.parametrize("capabilities", [False, True], ids=["cni-args-only", "runtime-config"])
@@ -672,7 +690,8 @@ def test_gc_of_pod_whose_netns_is_gone(node: Node) -> None:
     node.assert_clean(keep)
 
 
-def test_gc_without_valid_attachments_removes_everything(node: Node) -> None:
+def test_gc_with_an_empty_valid_list_removes_everything(node: Node) -> None:
+    """An explicit empty ``cni.dev/valid-attachments``: the runtime says no pod is valid."""
     br = node.bridge("brnet")
     conf = node.multus(cni_version="1.1.0", delegates=[br])
     pods = [node.pod(), node.pod()]
@@ -680,9 +699,113 @@ def test_gc_without_valid_attachments_removes_everything(node: Node) -> None:
         node.add(conf, p)
     out = node.run("GC", {**conf, "cni.dev/valid-attachments": []}, None, container_id="", netns="",
                    ifname="", args="")
-    assert out.returncode == 0, describe(out)
+    assert out.returncode == 0 and out.stdout.strip() == "", describe(out)
     for p in pods:
         node.assert_clean(p)
+    assert node.cni_dir_files() == []
+
+
+def _gc(node: Node, conf: dict[str, Any], valid: list[Pod] | None, key: str = "cni.dev/valid-attachments",
+        **kw: Any) -> Any:
+    gc_conf = dict(conf)
+    if valid is not None:
+        gc_conf[key] = [{"containerID": p.container_id, "ifname": "eth0"} for p in valid]
+    return node.run("GC", gc_conf, None, container_id="", netns="", ifname="", args="", **kw)
+
+
+@pytest.mark.parametrize("how", ["absent", "null"])
+def test_gc_without_valid_attachments_removes_nothing(node: Node, how: str,
+                                                      recording_plugin: Callable[[str], tuple[str, str]]) -> None:
+    """No list of valid attachments: nothing is known to be stale, so no pod is torn down and no
+    network plugin is asked to GC (it would release whatever it is not told is valid)."""
+    rec_bin, log = recording_plugin("recplug")
+    br = node.bridge("brnet")
+    node.write_conf("20-mvnet.conf", node.macvlan("mvnet"))
+    node.write_conf("30-recnet.conf", {"cniVersion": "1.1.0", "name": "recnet", "type": "recplug"})
+    conf = node.multus(cni_version="1.1.0", delegates=[br], annotations={K8S_NETWORKS: "mvnet,recnet"})
+    path = f"{rec_bin}:{CNI_BIN}"
+    pods = [node.pod(), node.pod()]
+    for p in pods:
+        node.add(conf, p, path=path)
+    before = {p.container_id: (sorted(node.links(p)), node.leases_of(p)) for p in pods}
+    files = node.cni_dir_files()
+    gc_conf = node.multus(cni_version="1.1.0", delegates=[br])
+    if how == "null":
+        gc_conf["cni.dev/valid-attachments"] = None
+    out = node.run("GC", gc_conf, None, container_id="", netns="", ifname="", args="", path=path)
+    assert out.returncode == 0 and out.stdout.strip() == "", describe(out)
+    assert "no attachment is known to be stale, nothing is removed" in out.stderr
+    after = {p.container_id: (sorted(node.links(p)), node.leases_of(p)) for p in pods}
+    assert after == before
+    assert all(links == ["eth0", "lo", "net1"] and len(leases) == 2 for links, leases in after.values())
+    assert node.cni_dir_files() == files
+    assert [c["env"]["CNI_COMMAND"] for c in read_calls(log)] == ["ADD", "ADD"]
+
+    # the same request with the list: the pod left out is torn down, the networks get their GC
+    out = _gc(node, gc_conf, [pods[0]], path=path)
+    assert out.returncode == 0, describe(out)
+    node.assert_clean(pods[1])
+    assert sorted(node.links(pods[0])) == ["eth0", "lo", "net1"] and len(node.leases_of(pods[0])) == 2
+    gcs = [c for c in read_calls(log) if c["env"]["CNI_COMMAND"] == "GC"]
+    assert [c["stdin"]["cni.dev/valid-attachments"] for c in gcs] == [
+        [{"containerID": pods[0].container_id, "ifname": "net2"}]]
+    for p in pods:
+        node.delete(conf, p, path=path)
+    node.assert_clean(pods[0])
+
+
+def test_gc_reads_the_older_attachments_key(node: Node) -> None:
+    """``cni.dev/attachments`` (the name of early CNI 1.1 drafts) is the same list."""
+    conf = node.multus(cni_version="1.1.0", delegates=[node.bridge("brnet")])
+    keep, stale = node.pod(), node.pod()
+    for p in (keep, stale):
+        node.add(conf, p)
+    out = _gc(node, conf, [keep], key="cni.dev/attachments")
+    assert out.returncode == 0, describe(out)
+    node.assert_clean(stale)
+    assert node.links(keep) == ["lo", "eth0"] and len(node.leases_of(keep)) == 1
+    node.delete(conf, keep)
+    node.assert_clean(keep)
+
+
+_OUR_CACHE_KEYS = ("master", "ifname", "runtimeConfig", "cniArgs", "selection")
+
+
+@pytest.mark.parametrize("cache", ["ours", "upstream", "none"])
+def test_gc_finds_the_master_interface_of_a_stale_pod(node: Node, cache: str) -> None:
+    """A secondary named ``data1`` of a network whose name sorts first (``amv``) is never taken
+    for the cluster network's interface: the scratch cache records the master and its name, a
+    cache written by upstream (without those keys) is read through its result caches, and without
+    any scratch cache every interface comes from its own result cache."""
+    br = node.bridge("brnet")
+    master = node.host_link()
+    node.write_conf("20-amv.conf", node.macvlan("amv", master))
+    node.write_conf("21-mvauto.conf", node.macvlan("mvauto", master))
+    conf = node.multus(cni_version="1.1.0", delegates=[br], annotations={K8S_NETWORKS: "amv@data1,mvauto"})
+    keep, stale = node.pod(), node.pod()
+    for p in (keep, stale):
+        node.add(conf, p)
+        assert sorted(node.links(p)) == ["data1", "eth0", "lo", "net2"]
+    entries = node.cache(stale)
+    assert [(e["master"], e["ifname"]) for e in entries] == [(True, "eth0"), (False, "data1"), (False, "net2")]
+    if cache == "upstream":
+        node.cache_path(stale).write_text(json.dumps([{k: v for k, v in e.items() if k not in _OUR_CACHE_KEYS}
+                                                      for e in entries]))
+    elif cache == "none":
+        node.cache_path(stale).unlink()
+
+    out = _gc(node, node.multus(cni_version="1.1.0", delegates=[br]), [keep])
+    assert out.returncode == 0 and out.stdout.strip() == "", describe(out)
+    # each delegate of the stale pod got its DEL on its own interface, the cluster network last
+    dels = re.findall(r"\] Del: [^:]*:[^:]*:[^:(]+\(([^)]*)\):(\S+)$", out.stderr, re.MULTILINE)
+    assert sorted(dels) == [("amv", "data1"), ("brnet", "eth0"), ("mvauto", "net2")], out.stderr
+    if cache != "none":
+        assert dels[-1] == ("brnet", "eth0"), dels
+    node.assert_clean(stale)
+    assert sorted(node.links(keep)) == ["data1", "eth0", "lo", "net2"]
+    assert len(node.leases_of(keep)) == 3 and node.cache_path(keep).exists()
+    node.delete(conf, keep)
+    node.assert_clean(keep)
     assert node.cni_dir_files() == []
 
 
