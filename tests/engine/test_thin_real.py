@@ -14,6 +14,7 @@ import json
 import os
 import re
 import stat
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -809,10 +810,75 @@ def test_gc_finds_the_master_interface_of_a_stale_pod(node: Node, cache: str) ->
     assert node.cni_dir_files() == []
 
 
-def test_status_ok(node: Node) -> None:
-    conf = node.multus(cni_version="1.1.0", delegates=[node.bridge("brnet")])
-    out = node.run("STATUS", conf, None, container_id="", netns="", ifname="", args="")
+def _status(node: Node, conf: dict[str, Any], **kw: Any) -> Any:
+    return node.run("STATUS", conf, None, container_id="", netns="", ifname="", args="", **kw)
+
+
+def test_status_ok(node: Node, recording_plugin: Callable[[str], tuple[str, str]]) -> None:
+    """A 1.1.0 cluster network whose plugins all answer STATUS: multus is ready, and said so only
+    after asking each of them (here the installed ``passthru``, then a recording plugin)."""
+    passthru = installed_passthru()
+    assert passthru is not None, "multus ships no `passthru` executable"
+    rec_bin, log = recording_plugin("recplug")
+    (Path(rec_bin) / "passthru").symlink_to(passthru)
+    cluster = node.write_conf("10-ready.conflist", {"cniVersion": "1.1.0", "name": "ready",
+                                                    "plugins": [{"type": "passthru"}, {"type": "recplug"}]},
+                              node.tmp / "cluster.d")
+    out = _status(node, node.multus(cni_version="1.1.0", clusterNetwork=str(cluster)), path=rec_bin)
     assert out.returncode == 0 and out.stdout.strip() == "", describe(out)
+    calls = read_calls(log)
+    assert [(c["env"]["CNI_COMMAND"], c["stdin"]["name"], c["stdin"]["cniVersion"]) for c in calls] == [
+        ("STATUS", "ready", "1.1.0")]
+
+
+@pytest.mark.parametrize(("code", "msg"), [(50, "the cluster network agent is not running"),
+                                           (51, "no route to the service network yet")])
+def test_status_fails_when_the_cluster_network_reports_failure(node: Node, code: int, msg: str) -> None:
+    """The cluster network's plugin says it cannot serve ADDs: STATUS fails with its code and message."""
+    node.fake_plugin("notready", f"""cat >/dev/null
+[ "$CNI_COMMAND" = STATUS ] && {{ printf '{{"cniVersion":"1.1.0","code":{code},"msg":"{msg}"}}'; exit 1; }}
+exit 0
+""")
+    conf = node.multus(cni_version="1.1.0", delegates=[{"cniVersion": "1.1.0", "name": "cluster",
+                                                         "type": "notready"}])
+    err = error_of(_status(node, conf))
+    assert err["code"] == code and msg in err["msg"], err
+
+
+def test_status_fails_with_the_real_plugins_own_error(node: Node) -> None:
+    """Debian's bridge predates STATUS: given a 1.1.0 cluster network it refuses the call, and
+    STATUS reports that refusal, code and message, instead of declaring the node ready."""
+    br = node.bridge("brnet", cni_version="1.1.0")
+    p = subprocess.run([f"{CNI_BIN}/bridge"], input=json.dumps(br).encode(), capture_output=True, timeout=60,
+                       check=False, env={"CNI_COMMAND": "STATUS", "CNI_PATH": CNI_BIN, "PATH": os.environ["PATH"]})
+    assert p.returncode == 1, p
+    plugin_error = json.loads(p.stdout)
+    err = error_of(_status(node, node.multus(cni_version="1.1.0", delegates=[br])))
+    assert err["code"] == plugin_error["code"] and plugin_error["msg"] in err["msg"], (err, plugin_error)
+
+
+@pytest.mark.apiserver
+def test_status_of_a_cluster_network_nad_with_an_empty_spec(
+        node: Node, kube_client: Any, kube_namespace: str, kube_multus_kubeconfig: Path,
+        recording_plugin: Callable[[str], tuple[str, str]]) -> None:
+    """``clusterNetwork`` names a NAD without a spec: STATUS resolves it to the file of that name in
+    confDir, as ADD does, and hands the plugin that file's configuration."""
+    from kubernetes import client
+
+    rec_bin, log = recording_plugin("recplug")
+    body = {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+            "metadata": {"name": "cbr0"}, "spec": {}}
+    client.CustomObjectsApi(kube_client).create_namespaced_custom_object(
+        "k8s.cni.cncf.io", "v1", kube_namespace, "network-attachment-definitions", body)
+    node.write_conf("10-other.conf", {"cniVersion": "1.1.0", "name": "other", "type": "recplug", "which": "other"})
+    node.write_conf("20-cbr0.conf", {"cniVersion": "1.1.0", "name": "cbr0", "type": "recplug", "which": "file"})
+    conf = node.multus(cni_version="1.1.0", clusterNetwork="cbr0", multusNamespace=kube_namespace,
+                       kubeconfig=str(kube_multus_kubeconfig))
+    out = _status(node, conf, path=rec_bin)
+    assert out.returncode == 0 and out.stdout.strip() == "", describe(out)
+    calls = read_calls(log)
+    assert [(c["env"]["CNI_COMMAND"], c["stdin"].get("name"), c["stdin"].get("which")) for c in calls] == [
+        ("STATUS", "cbr0", "file")]
 
 
 def test_status_asks_the_cluster_network(node: Node, recording_plugin: Callable[[str], tuple[str, str]]) -> None:
