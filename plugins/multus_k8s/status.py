@@ -40,7 +40,9 @@ def added_interface_message(attachment: Attachment) -> str | None:
     except CNIError as e:
         log.warning("AddedInterface: cannot read the result of %s: %s", attachment.delegate.name, e.msg)
         return None
-    assert isinstance(res, cni_result.Result100)
+    if not isinstance(res, cni_result.Result100):
+        log.warning("AddedInterface: the result of %s is not CNI 1.0.0 after conversion", attachment.delegate.name)
+        return None
     if not res.interfaces and not res.ips:
         return None
     ips = " ".join(ip.address for ip in res.ips)
