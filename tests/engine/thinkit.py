@@ -274,33 +274,6 @@ def b64json(data: Any) -> str:
     return base64.b64encode(json.dumps(data).encode()).decode()
 
 
-@contextlib.contextmanager
-def mounted_tmpfs(target: Path, size: str = "16k") -> Iterator[Path]:
-    target.mkdir(parents=True, exist_ok=True)
-    sh("mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(target))
-    try:
-        yield target
-    finally:
-        sh("umount", "-l", str(target), check=False)
-
-
-def fill(directory: Path, leave_pages: int = 0) -> None:
-    """Fill the filesystem of ``directory`` with 4 KiB files, then free ``leave_pages`` of them."""
-    made = []
-    for i in itertools.count():
-        p = directory / f"filler-{i}"
-        try:
-            with open(p, "wb") as f:
-                f.write(b"\0" * 4096)
-            made.append(p)
-        except OSError:
-            with contextlib.suppress(OSError):
-                p.unlink()
-            break
-    for p in made[:leave_pages]:
-        p.unlink()
-
-
 def make_node(tmp_path: Path, pod_netns: Callable[..., str]) -> Iterator[Node]:
     reason = skip_reason()
     if reason:
