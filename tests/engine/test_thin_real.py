@@ -442,14 +442,21 @@ def test_result_converted_to_multus_version(node: Node, multus_version: str, del
     node.assert_clean(pod)
 
 
-def test_check_fails_when_interface_is_gone(node: Node) -> None:
-    conf = node.multus(delegates=[node.bridge("brnet")])
+@pytest.mark.parametrize("gone", ["eth0", "net1"])
+def test_check_fails_when_interface_is_gone(node: Node, gone: str) -> None:
+    """CHECK covers every attached network, the annotation's too: the CHECKs that pass elsewhere in
+    this suite would fail if an interface were missing."""
+    node.write_conf("20-mvnet.conf", node.macvlan("mvnet"))
+    conf = node.multus(delegates=[node.bridge("brnet")], annotations={K8S_NETWORKS: "mvnet"})
     pod = node.pod()
     node.add(conf, pod)
-    sh("ip", "-n", pod.netns, "link", "del", "eth0")
     out = node.run("CHECK", conf, pod)
-    err = error_of(out)
-    assert "eth0" in err["msg"]
+    assert out.returncode == 0 and out.stdout.strip() == "", describe(out)
+    sh("ip", "-n", pod.netns, "link", "del", gone)
+    err = error_of(node.run("CHECK", conf, pod))
+    network = "brnet" if gone == "eth0" else "mvnet"
+    assert err["msg"].startswith(f"DelegateCheck: error invoking {network} ({gone}): "), err
+    assert f"{gone} not found" in err["msg"], err
     node.delete(conf, pod)
     node.assert_clean(pod)
 
