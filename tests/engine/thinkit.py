@@ -34,15 +34,16 @@ PODS_ANNOTATIONS = "io.kubernetes.cri.pod-annotations"
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
 REAL_PLUGINS = ("bridge", "host-local", "macvlan", "static", "tuning")
 
-# One /24 per network of every test, all inside 10.250.0.0/16 (the lab's range).
-_third_octet = itertools.count(1)
+# One /24 per network, all inside 10.250.0.0/16 (the lab's range): 10.250.1.0 to 10.250.249.0, in
+# turn. A test removes its bridges, veths and pods when it ends, so a subnet is only ever in use
+# by one test; after the last one the sequence starts again (a session runs more networks than
+# there are /24s). 10.250.250-254 stay free for the fixed addresses some tests use.
+_SUBNETS = 249
+_third_octet = itertools.count(0)
 
 
 def next_subnet() -> str:
-    n = next(_third_octet)
-    if n > 254:
-        raise RuntimeError("out of lab subnets")
-    return f"10.250.{n}.0/24"
+    return f"10.250.{next(_third_octet) % _SUBNETS + 1}.0/24"
 
 
 def short_id(prefix: str, length: int = 6) -> str:
