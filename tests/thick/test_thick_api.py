@@ -228,6 +228,10 @@ def test_version_flag() -> None:
     ('{"metricsPort": "9091"}', "metricsPort: expected an integer"),
     ('{"logToStderr": "yes"}', "logToStderr: expected a bool"),
     ('{"cniDir": ""}', "cniDir must not be empty"),
+    ('{"allowedUIDs": [0, "root"]}', "allowedUIDs: expected an array of non-negative integers"),
+    ('{"requestTimeout": 0}', "requestTimeout: must be a positive number"),
+    ('{"plugins": ["no-such-multus-plugin"]}', "refusing to start: plugins: enabled multus plugin(s) "
+     "['no-such-multus-plugin'] are not installed"),
 ])
 def test_bad_daemon_config_exits_1(node: Node, content: str | None, message: str) -> None:
     path = node.tmp / "daemon-config.json"
@@ -265,19 +269,3 @@ def test_socket_path_that_is_not_a_socket_is_refused(node: Node) -> None:
     p = run_daemon("-config", str(path))
     assert p.returncode == 3 and "is not a socket" in p.stderr, p.stderr
     assert Path(daemon.socket_path).read_text() == "not a socket"
-
-
-def test_connection_limit(node: Node) -> None:
-    daemon = node.daemon({"connectionLimit": 1})
-    # a connection that sends nothing holds the only slot
-    hog = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    hog.connect(daemon.socket_path)
-    try:
-        time.sleep(0.3)
-        with pytest.raises(client.TransportError, match="timeout"):
-            client.request(daemon.socket_path, "GET", client.HEALTH_ENDPOINT, timeout=1.0)
-        hog.sendall(b"GET /healthz HTTP/1.1\r\nHost: dummy\r\n\r\n")
-        assert hog.recv(100).startswith(b"HTTP/1.1 200")
-    finally:
-        hog.close()
-    assert client.healthy(daemon.socket_path) is None
