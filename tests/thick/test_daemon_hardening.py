@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import shutil
+import socket
 import stat
 import subprocess
 import tempfile
@@ -139,7 +139,7 @@ def test_truncated_oversized_and_malformed_requests(node: Node) -> None:
     s.connect(daemon.socket_path)
     s.sendall(b"POST /cni HTTP/1.1\r\nHost: dummy\r\nTransfer-Encoding: chunked\r\n\r\n")
     chunk = b"%x\r\n%s\r\n" % (1 << 20, b"x" * (1 << 20))
-    with pytest.raises(OSError):  # the daemon answers and closes while we still send  # noqa: PT012
+    with pytest.raises(OSError):  # the daemon answers and closes while we still send
         for _ in range(8):
             s.sendall(chunk)
         s.sendall(b"0\r\n\r\n")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from thickkit import SHIM, Node, describe, error_of
+from thickkit import SHIM, SHIM_SOURCE, SYSTEM_PYTHON, Node, describe, error_of
 
 from multus.cni import result as cni_result
 from multus.testing.invoke import cni_env, invoke
@@ -340,8 +340,6 @@ def test_client_json_errors_in_a_fresh_interpreter() -> None:
 
 # ------------------------------------------------------------------------------------ one file, the node's python3
 
-SYSTEM_PYTHON = "/usr/bin/python3"
-SHIM_SOURCE = Path(client.__file__).resolve().parent.parent / "cli" / "shim.py"
 SHIM_ONLY_IMPORTS = {"__future__", "binascii", "_json", "_socket"}
 """Everything the shim imports beyond what the interpreter itself loads at start-up."""
 

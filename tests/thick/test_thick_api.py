@@ -230,8 +230,8 @@ def test_version_flag() -> None:
     ('{"cniDir": ""}', "cniDir must not be empty"),
     ('{"allowedUIDs": [0, "root"]}', "allowedUIDs: expected an array of non-negative integers"),
     ('{"requestTimeout": 0}', "requestTimeout: must be a positive number"),
-    ('{"plugins": ["no-such-multus-plugin"]}', "refusing to start: plugins: enabled multus plugin(s) "
-     "['no-such-multus-plugin'] are not installed"),
+    ('{"plugins": ["no-such-multus-plugin"]}',
+     "refusing to start: plugins: enabled multus plugin(s) ['no-such-multus-plugin'] are not installed"),
 ])
 def test_bad_daemon_config_exits_1(node: Node, content: str | None, message: str) -> None:
     path = node.tmp / "daemon-config.json"
