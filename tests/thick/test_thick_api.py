@@ -269,3 +269,41 @@ def test_socket_path_that_is_not_a_socket_is_refused(node: Node) -> None:
     p = run_daemon("-config", str(path))
     assert p.returncode == 3 and "is not a socket" in p.stderr, p.stderr
     assert Path(daemon.socket_path).read_text() == "not a socket"
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_metrics_time_requests_and_delegates(node: Node) -> None:
+    port = free_port()
+    daemon = node.daemon({"metricsPort": port})
+    br = node.bridge()
+    conf = node.shim_conf(daemon, delegates=[br])
+    pod = node.pod()
+    node.add(conf, pod)
+    node.delete(conf, pod)
+    bad = node.shim("ADD", node.shim_conf(daemon, delegates=[{"cniVersion": "1.0.0", "name": "x", "type": "nope"}]),
+                    node.pod())
+    assert bad.returncode == 1
+    m = scrape(port)
+    assert m[("multus_server_request_duration_seconds_count", (("command", "ADD"), ("result", "ok")))] == 1
+    assert m[("multus_server_request_duration_seconds_count", (("command", "DEL"), ("result", "ok")))] == 1
+    assert m[("multus_server_request_duration_seconds_count", (("command", "ADD"), ("result", "error")))] == 1
+    assert m[("multus_delegate_duration_seconds_count", (("command", "ADD"), ("type", "bridge")))] == 1
+    assert m[("multus_delegate_duration_seconds_count", (("command", "DEL"), ("type", "bridge")))] == 1
+    # the bridge's own time is part of the ADD's
+    add_sum = m[("multus_server_request_duration_seconds_sum", (("command", "ADD"), ("result", "ok")))]
+    assert 0 < m[("multus_delegate_duration_seconds_sum", (("command", "ADD"), ("type", "bridge")))] < add_sum
+    assert m[("multus_server_queue_wait_seconds_count", ())] == 3
+    assert m[("multus_server_queue_depth", ())] == 0 and m[("multus_server_requests_in_flight", ())] == 0
+    assert m[("multus_server_open_connections", ())] == 0
+    assert m[("multus_server_request_total", (("code", "200"), ("handler", "/cni"), ("method", "post")))] == 2
+    # the default registry: the process series, and whatever a plugin in the daemon registers there
+    assert m[("process_resident_memory_bytes", ())] > 10 * 1024 * 1024
