@@ -9,7 +9,7 @@ Reported: the daemon's CPU per ADD/DEL (``time.process_time`` of this process, t
 own processes excluded), the functions with the largest own time and the multus functions with
 the largest cumulative time, and the shim's start-up under ``/usr/bin/python3 -IS`` (its
 ``-X importtime`` modules and the wall time of ``VERSION`` against a bare ``-c pass``).
-Results: benchmarks/results/<out>.json and ``<out>.prof``.
+Results: benchmarks/results/<out>.json (and ``--prof PATH``: the raw profile).
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ def main() -> int:
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--bin-dir", default=C.DEFAULT_BIN_DIR)
     ap.add_argument("--out", default="profile_thick")
+    ap.add_argument("--prof", help="also write the raw cProfile data here (for snakeviz, pstats)")
     a = ap.parse_args()
     C.need_root()
     from multus.thick import client, config
@@ -111,7 +112,8 @@ def main() -> int:
            "daemon_cpu_ms": {v: round(1000 * statistics.median(x), 2) for v, x in cpu.items()},
            "shim_startup": startup, "own_time": own, "cumulative_multus": cumulative}
     path = C.write_results(a.out, res)
-    prof.dump_stats(path.rsplit(".", 1)[0] + ".prof")
+    if a.prof:
+        prof.dump_stats(a.prof)
     print(f"== daemon CPU per request (median of {a.pods}): ADD {res['daemon_cpu_ms']['ADD']} ms, "
           f"DEL {res['daemon_cpu_ms']['DEL']} ms (cProfile on: slower than in the daemon)")
     print(f"== shim start-up: bare python3 -IS {startup['bare_ms']} ms, shim VERSION {startup['version_ms']} ms; "
