@@ -8,9 +8,10 @@ import json
 import signal
 import threading
 import time
+from typing import Any
 
 import pytest
-from thickkit import BURST_SUBNETS, Daemon, Node, describe, error_of
+from thickkit import BURST_SUBNETS, Daemon, Node, Pod, describe, error_of
 
 from multus.testing.invoke import CniOutcome, invoke
 
@@ -20,12 +21,19 @@ QUICK = {"MULTUS_SHIM_READY_TIMEOUT": "1"}
 BURST = 200
 
 
-def test_daemon_restarted_between_add_and_del(node: Node) -> None:
-    daemon = node.daemon()
+def added_pod(node: Node, daemon_config: dict[str, Any] | None = None,
+              **keys: Any) -> tuple[Daemon, dict[str, Any], dict[str, Any], Pod]:
+    """A daemon, a bridge network, the shim configuration, and a pod ADDed through them."""
+    daemon = node.daemon(daemon_config)
     br = node.bridge()
-    conf = node.shim_conf(daemon, delegates=[br])
+    conf = node.shim_conf(daemon, delegates=[br], **keys)
     pod = node.pod()
     node.add(conf, pod)
+    return daemon, br, conf, pod
+
+
+def test_daemon_restarted_between_add_and_del(node: Node) -> None:
+    daemon, br, conf, pod = added_pod(node)
     daemon.stop()
     # the DEL starts while no daemon listens and is served by the next one
     restart = threading.Timer(1.0, daemon.start)
@@ -42,11 +50,7 @@ def test_daemon_restarted_between_add_and_del(node: Node) -> None:
 
 
 def test_killed_daemon_del_runs_the_thin_del_from_the_cache(node: Node) -> None:
-    daemon = node.daemon()
-    br = node.bridge()
-    conf = node.shim_conf(daemon, delegates=[br])
-    pod = node.pod()
-    node.add(conf, pod)
+    daemon, br, conf, pod = added_pod(node)
     assert len(node.leases_of(pod)) == 1 and len(node.bridge_ports(br["bridge"])) == 1
     daemon.signal(signal.SIGKILL)
     daemon.wait()
@@ -60,11 +64,8 @@ def test_killed_daemon_del_runs_the_thin_del_from_the_cache(node: Node) -> None:
 def test_killed_daemon_thin_del_uses_the_daemon_configuration(node: Node) -> None:
     # the daemon's cniDir is not the shim's: the thin DEL must look where the daemon wrote
     daemon_cni = node.tmp / "daemon-cni"
-    daemon = node.daemon({"cniDir": str(daemon_cni)})
-    br = node.bridge()
-    conf = node.shim_conf(daemon, delegates=[br], daemonConfigFile=str(daemon.config_path))
-    pod = node.pod()
-    node.add(conf, pod)
+    daemon, _br, conf, pod = added_pod(node, {"cniDir": str(daemon_cni)},
+                                       daemonConfigFile=str(node.tmp / "daemon" / "daemon-config.json"))
     assert (daemon_cni / pod.container_id).exists()
     daemon.signal(signal.SIGKILL)
     daemon.wait()
@@ -75,11 +76,7 @@ def test_killed_daemon_thin_del_uses_the_daemon_configuration(node: Node) -> Non
 
 
 def test_no_daemon_and_no_engine_is_try_again_later(node: Node) -> None:
-    daemon = node.daemon()
-    br = node.bridge()
-    conf = node.shim_conf(daemon, delegates=[br])
-    pod = node.pod()
-    node.add(conf, pod)
+    daemon, _br, conf, pod = added_pod(node)
     daemon.stop()
     # the shim file alone, run by the node's python3 -I -S: it cannot import multus
     standalone = node.standalone_shim()

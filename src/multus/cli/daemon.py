@@ -68,10 +68,7 @@ def run(argv: list[str] | None = None) -> int:
     try:
         plugins.warm_up()
     except CNIError as e:
-        msg = f"refusing to start: {e.msg}"
-        log.error("%s", msg)
-        print(f"multus-daemon: {msg}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _fail(f"refusing to start: {e.msg}", EXIT_CONFIG)
     metrics = Metrics()
     plugins.metrics = metrics
     daemon = Daemon(cfg, Service(cfg, plugins, env), metrics)
@@ -84,13 +81,17 @@ def run(argv: list[str] | None = None) -> int:
     try:
         daemon.listen()
     except OSError as e:
-        msg = f"failed to listen on {daemon.socket_path}: {e.strerror or e}"
-        log.error("%s", msg)
-        print(f"multus-daemon: {msg}", file=sys.stderr)
-        return EXIT_LISTEN
+        return _fail(f"failed to listen on {daemon.socket_path}: {e.strerror or e}", EXIT_LISTEN)
     log.info("%s ready (pid %d)", ABOUT, os.getpid())
     daemon.serve()
     return 0
+
+
+def _fail(msg: str, code: int) -> int:
+    """Logged and on stderr (logging may go to a file only): why the daemon does not run."""
+    log.error("%s", msg)
+    print(f"multus-daemon: {msg}", file=sys.stderr)
+    return code
 
 
 def _plugins_key(value: object) -> list[str]:
