@@ -429,3 +429,65 @@ def test_shim_runs_on_python_3_8() -> None:
     line = next(x for x in p.stdout.splitlines() if x.startswith("Minimum required versions:"))
     minimum = tuple(int(n) for n in line.split(":")[1].strip().split(".")[:2])
     assert minimum <= (3, 8), line
+
+
+def test_a_full_listen_backlog_is_retried(tmp_path: Path) -> None:
+    """EAGAIN on connect (the daemon's backlog is full during a burst) is not a lost DEL."""
+    import socket
+
+    sock_dir = tmp_path / "busy"
+    sock_dir.mkdir()
+    path = client.socket_path(str(sock_dir))
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(0)
+    hogs = []
+    while True:  # fill the backlog until the kernel says EAGAIN
+        h = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        h.setblocking(False)
+        try:
+            h.connect(path)
+        except BlockingIOError:
+            h.close()
+            break
+        hogs.append(h)
+    assert hogs
+    received: list[str] = []
+
+    def serve_later() -> None:
+        time.sleep(1.0)
+        for h in hogs:
+            h.close()
+        server.settimeout(10)
+        while not received:
+            conn, _ = server.accept()
+            conn.settimeout(2)
+            data = b""
+            try:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                if data:
+                    head, _, body = data.partition(b"\r\n\r\n")
+                    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                      if line.lower().startswith(b"content-length")))
+                    while len(body) < length:
+                        body += conn.recv(65536)
+                    received.append(json.loads(body)["env"]["CNI_COMMAND"])
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            finally:
+                conn.close()
+
+    t = threading.Thread(target=serve_later)
+    t.start()
+    try:
+        t0 = time.monotonic()
+        out = run_shim("DEL", shim_conf(str(sock_dir)), extra={"MULTUS_SHIM_READY_TIMEOUT": "20"})
+        elapsed = time.monotonic() - t0
+    finally:
+        t.join(30)
+        server.close()
+    assert out.returncode == 0 and out.stdout == "", describe(out)
+    assert received == ["DEL"] and elapsed > 0.9
