@@ -3,7 +3,7 @@
     multus-daemon [-config /etc/cni/net.d/multus.d/daemon-config.json] [-version]
 
 Exit codes as upstream: 0 after a graceful shutdown (SIGTERM/SIGINT), 1 for a configuration
-error, 3 when the socket (or the metrics port) cannot be listened on, 4 after ``-version``.
+error (an enabled plugin that is not installed or does not import included), 3 when the socket (or the metrics port) cannot be listened on, 4 after ``-version``.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def run(argv: list[str] | None = None) -> int:
     from multus.config import logs, netconf
     from multus.errors import CNIError
     from multus.thick import config as daemon_config
+    from multus.thick.metrics import Metrics
     from multus.thick.server import Daemon
     from multus.thick.service import DaemonPlugins, Service
 
@@ -65,8 +66,13 @@ def run(argv: list[str] | None = None) -> int:
 
     env = dict(os.environ)
     plugins = DaemonPlugins(enabled=_plugins_key(cfg.raw.get("plugins")), env=env)
-    plugins.warm_up()
-    daemon = Daemon(cfg, Service(cfg, plugins, env))
+    try:
+        plugins.warm_up()
+    except CNIError as e:
+        return _fail(f"refusing to start: {e.msg}", EXIT_CONFIG)
+    metrics = Metrics()
+    plugins.metrics = metrics
+    daemon = Daemon(cfg, Service(cfg, plugins, env), metrics)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         daemon.request_shutdown(signal.Signals(signum).name)
@@ -76,13 +82,17 @@ def run(argv: list[str] | None = None) -> int:
     try:
         daemon.listen()
     except OSError as e:
-        msg = f"failed to listen on {daemon.socket_path}: {e.strerror or e}"
-        log.error("%s", msg)
-        print(f"multus-daemon: {msg}", file=sys.stderr)
-        return EXIT_LISTEN
+        return _fail(f"failed to listen on {daemon.socket_path}: {e.strerror or e}", EXIT_LISTEN)
     log.info("%s ready (pid %d)", ABOUT, os.getpid())
     daemon.serve()
     return 0
+
+
+def _fail(msg: str, code: int) -> int:
+    """Logged and on stderr (logging may go to a file only): why the daemon does not run."""
+    log.error("%s", msg)
+    print(f"multus-daemon: {msg}", file=sys.stderr)
+    return code
 
 
 def _plugins_key(value: object) -> list[str]:
