@@ -65,6 +65,11 @@ def run(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     plugins = DaemonPlugins(enabled=_plugins_key(cfg.raw.get("plugins")), env=env)
     plugins.warm_up()
+    try:
+        plugins.daemon_started(config=cfg.raw, env=env)  # informers (synced), background writers
+    except CNIError as e:
+        print(f"multus-daemon: refusing to start: {e.msg}", file=sys.stderr)
+        return EXIT_CONFIG
     daemon = Daemon(cfg, Service(cfg, plugins, env))
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -80,7 +85,10 @@ def run(argv: list[str] | None = None) -> int:
         print(f"multus-daemon: {msg}", file=sys.stderr)
         return EXIT_LISTEN
     log.info("%s ready (pid %d)", ABOUT, os.getpid())
-    daemon.serve()
+    try:
+        daemon.serve()
+    finally:
+        plugins.daemon_stopping()  # flush queued API writes, stop informers
     return 0
 
 

@@ -189,3 +189,17 @@ class Plugins:
             self.pm.hook.multus_lifecycle_request_done(ctx=ctx, command=command, error=error, seconds=seconds)
         except Exception:
             log.exception("a lifecycle plugin failed after %s", command)
+
+    # --- daemon lifecycle ------------------------------------------------------------------
+
+    def daemon_started(self, config: Mapping[str, Any], env: Mapping[str, str]) -> None:
+        """Tell the plugins that the daemon starts (the thin plugin never calls this)."""
+        self.load_family("lifecycle")
+        self.pm.hook.multus_lifecycle_daemon_started(plugins=self, config=config, env=env)
+
+    def daemon_stopping(self) -> None:
+        try:
+            self.load_family("lifecycle")
+            self.pm.hook.multus_lifecycle_daemon_stopping(plugins=self)
+        except Exception:
+            log.exception("a lifecycle plugin failed while the daemon stopped")
