@@ -41,7 +41,10 @@ NODE_ENV = "MULTUS_NODE_NAME"
 
 SYNC_TIMEOUT = 20.0
 """Seconds the daemon waits at start for each cache's first list (upstream: 20 s each)."""
-PAGE_SIZE = 500
+PAGE_SIZE = 50
+"""Objects per list request. Small pages keep the list's transient JSON small: CPython keeps the
+arenas it freed, so a 1,000-pod list in pages of 500 leaves ~38 MiB more resident than the
+cache needs, pages of 50 ~8 MiB (benchmarks/informer_memory.py), at no measurable cost in time."""
 WATCH_TIMEOUT = (300, 600)
 """The server ends a watch after a random number of seconds in this range (client-go: 5-10 min)."""
 CONNECT_TIMEOUT = 10.0
