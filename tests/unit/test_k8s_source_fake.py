@@ -44,7 +44,8 @@ class FakeClient(kube.KubeClient):
             raise self.fail
         return self.nads.get((namespace, name))
 
-    def patch_pod_status_annotation(self, namespace: str, name: str, key: str, value: str, uid: str = "") -> bool:
+    def patch_pod_status_annotation(self, namespace: str, name: str, key: str, value: str, uid: str = "",
+                                    budget: float | None = None) -> bool:
         self.patches.append((namespace, name, key, value, uid))
         if self.fail:
             raise self.fail
@@ -547,3 +548,42 @@ def test_missing_kubeconfig_is_a_config_error() -> None:
     with pytest.raises(CNIError) as e:
         c.get_pod("app", "p1")
     assert e.value.code == INVALID_CONFIG and "/nonexistent/kubeconfig" in e.value.msg
+
+
+def test_in_the_daemon_status_and_events_go_to_the_writer_and_do_not_fail_the_add(fake: FakeClient) -> None:
+    import threading
+
+    from multus_k8s import writer as writes
+
+    fake.add_pod("app", "p1")
+    ctx = make_ctx(fake)
+    api_pod(ctx)
+    w = writes.Writer(workers=1, attempts=2, backoff=(0.01, 0.01))
+    gate = threading.Event()
+    original = fake.patch_pod_status_annotation
+
+    def slow_patch(*args: Any, **kw: Any) -> bool:
+        assert gate.wait(5)
+        return original(*args, **kw)
+
+    fake.patch_pod_status_annotation = slow_patch  # type: ignore[method-assign]
+    w.start()
+    ctx.plugins.state[writes.STATE_KEY] = w
+    try:
+        status.multus_lifecycle_delegate_added(ctx, attachment(R1))
+        status.multus_lifecycle_pod_added(ctx, [attachment(R1)])  # returns before the patch is made
+        assert fake.patches == []
+        gate.set()
+        w.close(5)
+        assert len(fake.patches) == 1 and [e[2] for e in fake.events] == ["AddedInterface"]
+        # the API unreachable: logged and retried in the background, never an ADD failure
+        fake.fail = CNIError(TRY_AGAIN_LATER, "unreachable")
+        w2 = writes.Writer(workers=1, attempts=2, backoff=(0.01, 0.01))
+        w2.start()
+        ctx.plugins.state[writes.STATE_KEY] = w2
+        status.multus_lifecycle_pod_added(ctx, [attachment(R1)])
+        w2.close(5)
+        assert w2.done[(writes.STATUS, "failed")] == 1 and len(fake.patches) == 3
+    finally:
+        gate.set()
+        w.close(1)
