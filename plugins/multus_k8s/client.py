@@ -342,9 +342,12 @@ class KubeClient:
                                        f"rejected the credentials of the {self.source} (401 Unauthorized) "
                                        "even after re-reading them from disk: expired or revoked token? "
                                        "try again later", 401, "Unauthorized") from None
-                if status not in retry_status:
+                if status == 0:  # the client's wrapping of a TLS or protocol failure: no answer at all
+                    last = str(e.reason or "no answer").strip().splitlines()[0]
+                elif status not in retry_status:
                     raise
-                last = f"{status} {status_message(e)}"
+                else:
+                    last = f"{status} {status_message(e)}"
             except (urllib3.exceptions.HTTPError, OSError) as e:
                 last = _reason(e)
             if attempts > retries:
@@ -362,7 +365,7 @@ class KubeClient:
     def error(self, what: str, e: Any) -> KubeAPIError:
         """An ``ApiException`` the caller does not handle, as a CNI error."""
         status = int(getattr(e, "status", 0) or 0)
-        code = TRY_AGAIN_LATER if status in (408, 409) or status in RETRIABLE_STATUS else INVALID_CONFIG
+        code = TRY_AGAIN_LATER if status in (0, 408, 409) or status in RETRIABLE_STATUS else INVALID_CONFIG
         hint = " (check the multus ClusterRole)" if status == 403 else ""
         return KubeAPIError(code, f"{what}: {status_message(e)}{hint}", status, str(getattr(e, "reason", "")))
 

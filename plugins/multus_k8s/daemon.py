@@ -20,8 +20,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from multus.config import netconf
 from multus.config.netconf import seconds_setting
@@ -34,7 +33,7 @@ from multus_k8s.informer import NODE_ENV, SYNC_TIMEOUT, Informers
 if TYPE_CHECKING:
     from multus.engine.models import RequestContext
     from multus.errors import CNIError
-    from multus.plugin.manager import Plugins
+    from multus.plugin.manager import DaemonContext
 
 log = logging.getLogger("multus.k8s")
 
@@ -42,8 +41,9 @@ INFORMERS_KEY = "multus_k8s.informers"
 
 
 @hookimpl
-def multus_lifecycle_daemon_started(plugins: Plugins, config: Mapping[str, Any], env: Mapping[str, str]) -> None:
-    conf = netconf.load(dict(config))
+def multus_lifecycle_daemon_started(daemon: DaemonContext) -> None:
+    plugins, env = daemon.plugins, daemon.env
+    conf = netconf.load(dict(daemon.config))
     writer = writes.Writer(flush_timeout=seconds_setting(conf, "kubeWriteFlushTimeout", writes.FLUSH_TIMEOUT))
     writer.start()
     plugins.state[writes.STATE_KEY] = writer
@@ -78,7 +78,8 @@ def multus_lifecycle_request_done(ctx: RequestContext, command: str, error: CNIE
 
 
 @hookimpl
-def multus_lifecycle_daemon_stopping(plugins: Plugins) -> None:
+def multus_lifecycle_daemon_stopping(daemon: DaemonContext) -> None:
+    plugins = daemon.plugins
     writer = plugins.state.pop(writes.STATE_KEY, None)
     informers = plugins.state.pop(INFORMERS_KEY, None)
     if isinstance(writer, writes.Writer):

@@ -190,7 +190,7 @@ class Informer:
                 what = f"{status} {kube.status_message(e)}"
                 if status == 401:
                     self._reauthenticate()
-                else:
+                elif status != 0:  # 0: a TLS or protocol failure, no answer: resume like a broken connection
                     self.resource_version = ""  # re-list
             except (urllib3.exceptions.HTTPError, OSError, ValueError) as e:
                 what = kube._reason(e)  # a broken connection: resume from resourceVersion

@@ -12,7 +12,7 @@ from multus.cni.request import CniRequest
 from multus.config import netconf
 from multus.engine.models import RequestContext
 from multus.errors import CNIError
-from multus.plugin.manager import Plugins
+from multus.plugin.manager import DaemonContext, Plugins
 
 IN_CLUSTER = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": "1", "MULTUS_NODE_NAME": "n1"}
 
@@ -34,7 +34,7 @@ def request_ctx(p: Plugins, env: dict[str, str], command: str = "ADD") -> Reques
 def test_in_cluster_daemon_environment_starts_informers_that_requests_find() -> None:
     p = plugins()
     # nothing listens on port 1: the informers cannot sync, the daemon starts anyway after the wait
-    p.daemon_started(config={"informerSyncTimeout": 0.2}, env=IN_CLUSTER)
+    p.daemon_started(DaemonContext(p, {"informerSyncTimeout": 0.2}, IN_CLUSTER))
     try:
         informers = p.state[daemon.INFORMERS_KEY]
         assert isinstance(informers, Informers)
@@ -45,7 +45,7 @@ def test_in_cluster_daemon_environment_starts_informers_that_requests_find() -> 
         assert informers.pod("app", "p1") is None  # not synced: requests read the API
         assert writer.writer_of(p.state) is not None
     finally:
-        p.daemon_stopping()
+        p.daemon_stopping(DaemonContext(p, {}, {}))
     assert daemon.INFORMERS_KEY not in p.state and writer.writer_of(p.state) is None
     assert c.informers is None
     assert not any(t.is_alive() for t in (informers.pods._thread, informers.nads._thread) if t)
@@ -53,25 +53,25 @@ def test_in_cluster_daemon_environment_starts_informers_that_requests_find() -> 
 
 def test_without_an_api_there_are_no_informers_but_a_writer() -> None:
     p = plugins()
-    p.daemon_started(config={}, env={})
+    p.daemon_started(DaemonContext(p, {}, {}))
     try:
         assert daemon.INFORMERS_KEY not in p.state
         assert writer.writer_of(p.state) is not None
     finally:
-        p.daemon_stopping()
+        p.daemon_stopping(DaemonContext(p, {}, {}))
 
 
 def test_bad_daemon_settings_refuse_the_start() -> None:
     p = plugins()
     with pytest.raises(CNIError) as e:
-        p.daemon_started(config={"informerSyncTimeout": -1}, env=IN_CLUSTER)
+        p.daemon_started(DaemonContext(p, {"informerSyncTimeout": -1}, IN_CLUSTER))
     assert e.value.code == 7 and "informerSyncTimeout" in e.value.msg
-    p.daemon_stopping()
+    p.daemon_stopping(DaemonContext(p, {}, {}))
 
 
 def test_a_del_cancels_the_containers_queued_status(monkeypatch: pytest.MonkeyPatch) -> None:
     p = plugins()
-    p.daemon_started(config={}, env={})
+    p.daemon_started(DaemonContext(p, {}, {}))
     try:
         w = writer.writer_of(p.state)
         assert w is not None
@@ -81,4 +81,4 @@ def test_a_del_cancels_the_containers_queued_status(monkeypatch: pytest.MonkeyPa
         p.request_done(request_ctx(p, {}, "DEL"), "DEL", None, 0.1)
         assert seen == [(("app", "p1"), "c1")]
     finally:
-        p.daemon_stopping()
+        p.daemon_stopping(DaemonContext(p, {}, {}))

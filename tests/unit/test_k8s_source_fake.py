@@ -587,3 +587,30 @@ def test_in_the_daemon_status_and_events_go_to_the_writer_and_do_not_fail_the_ad
     finally:
         gate.set()
         w.close(1)
+
+
+def test_a_tls_failure_without_an_answer_is_retried_then_try_again_later() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    class Offline(kube.KubeClient):
+        def _api(self) -> tuple[Any, int]:
+            return None, 1
+
+    c = Offline(KUBECONFIG, {}, timeout=2, retries=2)
+    attempts: list[int] = []
+
+    def tls_eof(api: Any, left: float) -> Any:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise ApiException(status=0, reason="SSLError\n[SSL: UNEXPECTED_EOF_WHILE_READING] EOF")
+        return {"ok": True}
+
+    assert c.call("reading", tls_eof) == {"ok": True} and len(attempts) == 3
+
+    def always(api: Any, left: float) -> Any:
+        raise ApiException(status=0, reason="SSLError\n[SSL: UNEXPECTED_EOF_WHILE_READING] EOF")
+
+    with pytest.raises(CNIError) as e:
+        c.call("reading", always, retries=0)
+    assert e.value.code == TRY_AGAIN_LATER and "SSLError" in e.value.msg
+    assert c.error("x", ApiException(status=0, reason="SSLError")).code == TRY_AGAIN_LATER

@@ -44,6 +44,7 @@ def run(argv: list[str] | None = None) -> int:
 
     from multus.config import logs, netconf
     from multus.errors import CNIError
+    from multus.plugin.manager import DaemonContext
     from multus.thick import config as daemon_config
     from multus.thick.server import Daemon
     from multus.thick.service import DaemonPlugins, Service
@@ -65,8 +66,9 @@ def run(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     plugins = DaemonPlugins(enabled=_plugins_key(cfg.raw.get("plugins")), env=env)
     plugins.warm_up()
+    started = DaemonContext(plugins=plugins, config=cfg.raw, env=env)
     try:
-        plugins.daemon_started(config=cfg.raw, env=env)  # informers (synced), background writers
+        plugins.daemon_started(started)  # informers (synced), background writers
     except CNIError as e:
         print(f"multus-daemon: refusing to start: {e.msg}", file=sys.stderr)
         return EXIT_CONFIG
@@ -88,7 +90,7 @@ def run(argv: list[str] | None = None) -> int:
     try:
         daemon.serve()
     finally:
-        plugins.daemon_stopping()  # flush queued API writes, stop informers
+        plugins.daemon_stopping(started)  # flush queued API writes, stop informers
     return 0
 
 

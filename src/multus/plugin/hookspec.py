@@ -25,11 +25,9 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from multus.engine.models import Attachment, Delegate, NetworkConfig, NetworkRef, PodInfo, RequestContext
     from multus.errors import CNIError
-    from multus.plugin.manager import Plugins
+    from multus.plugin.manager import DaemonContext
 
 PROJECT = "multus"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -168,13 +166,13 @@ def multus_lifecycle_request_done(ctx: RequestContext, command: str, error: CNIE
 
 
 @hookspec
-def multus_lifecycle_daemon_started(plugins: Plugins, config: Mapping[str, Any], env: Mapping[str, str]) -> None:
+def multus_lifecycle_daemon_started(daemon: DaemonContext) -> None:
     """The daemon is starting: every plugin family is loaded, the socket is not listened on yet.
 
-    Only ``multus-daemon`` calls it, once, never the thin plugin. ``config`` is the daemon
-    configuration file's object (also laid over every request's configuration), ``env`` the
-    daemon's environment. Long-lived work (watches, caches, background writers) starts here and
-    is kept in ``plugins.state``, where request hooks find it. The Kubernetes backend starts its
+    Only ``multus-daemon`` calls it, once, never the thin plugin. ``daemon.config`` is the daemon
+    configuration file's object (also laid over every request's configuration), ``daemon.env``
+    the daemon's environment. Long-lived work (watches, caches, background writers) starts here
+    and is kept in ``daemon.plugins.state``, where request hooks find it. The Kubernetes backend starts its
     pod and NetworkAttachmentDefinition informers and waits (bounded) for their first list.
     Raising :class:`~multus.errors.CNIError` makes the daemon refuse to start (exit 1).
 
@@ -183,10 +181,12 @@ def multus_lifecycle_daemon_started(plugins: Plugins, config: Mapping[str, Any],
 
 
 @hookspec
-def multus_lifecycle_daemon_stopping(plugins: Plugins) -> None:
-    """The daemon stopped serving (after its shutdown grace period and every request in
-    flight): stop what :func:`multus_lifecycle_daemon_started` started and flush what is
-    pending (the Kubernetes backend writes its queued network-status and events). Must not raise.
+def multus_lifecycle_daemon_stopping(daemon: DaemonContext) -> None:
+    """The daemon stopped serving; stop what was started and flush what is pending.
+
+    Called after the shutdown grace period, once every request in flight has finished. The
+    Kubernetes backend writes its queued network-status and events, then stops its informers.
+    Must not raise.
 
     Semantics: all implementations are called; exceptions are logged and ignored. Since 0.2.
     """

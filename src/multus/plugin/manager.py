@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import pluggy
 
 from multus.errors import PLUGIN_LOAD_FAILED, CNIError
@@ -36,6 +37,16 @@ log = logging.getLogger("multus.plugins")
 DISTRIBUTION = "multus"
 ENV_ENABLE = "MULTUS_PLUGINS"
 DEFAULTS_MODULE = "multus.plugin.defaults"
+
+
+@attrs.frozen
+class DaemonContext:
+    """What the daemon's lifecycle hooks get: its plugin manager (whose ``state`` outlives
+    requests), the daemon configuration file's object and the daemon's environment."""
+
+    plugins: Plugins
+    config: Mapping[str, Any]
+    env: Mapping[str, str]
 
 
 def group_of(family: str) -> str:
@@ -192,14 +203,14 @@ class Plugins:
 
     # --- daemon lifecycle ------------------------------------------------------------------
 
-    def daemon_started(self, config: Mapping[str, Any], env: Mapping[str, str]) -> None:
+    def daemon_started(self, daemon: DaemonContext) -> None:
         """Tell the plugins that the daemon starts (the thin plugin never calls this)."""
         self.load_family("lifecycle")
-        self.pm.hook.multus_lifecycle_daemon_started(plugins=self, config=config, env=env)
+        self.pm.hook.multus_lifecycle_daemon_started(daemon=daemon)
 
-    def daemon_stopping(self) -> None:
+    def daemon_stopping(self, daemon: DaemonContext) -> None:
         try:
             self.load_family("lifecycle")
-            self.pm.hook.multus_lifecycle_daemon_stopping(plugins=self)
+            self.pm.hook.multus_lifecycle_daemon_stopping(daemon=daemon)
         except Exception:
             log.exception("a lifecycle plugin failed while the daemon stopped")
