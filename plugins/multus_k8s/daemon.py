@@ -26,9 +26,7 @@ from multus.config import netconf
 from multus.config.netconf import seconds_setting
 from multus.plugin.hookspec import hookimpl
 from multus_k8s import client as kube
-from multus_k8s import metrics
 from multus_k8s import writer as writes
-from multus_k8s.informer import NODE_ENV, SYNC_TIMEOUT, Informers
 
 if TYPE_CHECKING:
     from multus.engine.models import RequestContext
@@ -42,6 +40,10 @@ INFORMERS_KEY = "multus_k8s.informers"
 
 @hookimpl
 def multus_lifecycle_daemon_started(daemon: DaemonContext) -> None:
+    # imported here: the thin plugin loads this module for its request hook only
+    from multus_k8s import metrics
+    from multus_k8s.informer import NODE_ENV, SYNC_TIMEOUT, Informers
+
     plugins, env = daemon.plugins, daemon.env
     conf = netconf.load(dict(daemon.config))
     writer = writes.Writer(flush_timeout=seconds_setting(conf, "kubeWriteFlushTimeout", writes.FLUSH_TIMEOUT))
@@ -79,6 +81,9 @@ def multus_lifecycle_request_done(ctx: RequestContext, command: str, error: CNIE
 
 @hookimpl
 def multus_lifecycle_daemon_stopping(daemon: DaemonContext) -> None:
+    from multus_k8s import metrics
+    from multus_k8s.informer import Informers
+
     plugins = daemon.plugins
     writer = plugins.state.pop(writes.STATE_KEY, None)
     informers = plugins.state.pop(INFORMERS_KEY, None)
