@@ -342,7 +342,8 @@ class KubeClient:
                                        f"rejected the credentials of the {self.source} (401 Unauthorized) "
                                        "even after re-reading them from disk: expired or revoked token? "
                                        "try again later", 401, "Unauthorized") from None
-                if status == 0:  # the client's wrapping of a TLS or protocol failure: no answer at all
+                if status == 0 and not _certificate_rejected(e):
+                    # the client's wrapping of a TLS or protocol failure: no answer at all
                     last = str(e.reason or "no answer").strip().splitlines()[0]
                 elif status not in retry_status:
                     raise
@@ -365,7 +366,8 @@ class KubeClient:
     def error(self, what: str, e: Any) -> KubeAPIError:
         """An ``ApiException`` the caller does not handle, as a CNI error."""
         status = int(getattr(e, "status", 0) or 0)
-        code = TRY_AGAIN_LATER if status in (0, 408, 409) or status in RETRIABLE_STATUS else INVALID_CONFIG
+        retriable = status in (408, 409) or status in RETRIABLE_STATUS or (status == 0 and not _certificate_rejected(e))
+        code = TRY_AGAIN_LATER if retriable else INVALID_CONFIG
         hint = " (check the multus ClusterRole)" if status == 403 else ""
         return KubeAPIError(code, f"{what}: {status_message(e)}{hint}", status, str(getattr(e, "reason", "")))
 
@@ -487,6 +489,12 @@ def status_message(e: Any) -> str:
         if isinstance(data, dict) and isinstance(data.get("message"), str) and data["message"]:
             return str(data["message"])
     return f"{getattr(e, 'status', '')} {getattr(e, 'reason', '')}".strip()
+
+
+def _certificate_rejected(e: Any) -> bool:
+    """A TLS failure that retrying cannot fix: the server's certificate does not verify."""
+    reason = str(getattr(e, "reason", "") or "").lower()
+    return "certificate verify failed" in reason or "certificate_verify_failed" in reason
 
 
 def _uid_rejected(e: Any) -> bool:

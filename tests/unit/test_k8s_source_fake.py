@@ -614,3 +614,15 @@ def test_a_tls_failure_without_an_answer_is_retried_then_try_again_later() -> No
         c.call("reading", always, retries=0)
     assert e.value.code == TRY_AGAIN_LATER and "SSLError" in e.value.msg
     assert c.error("x", ApiException(status=0, reason="SSLError")).code == TRY_AGAIN_LATER
+
+    # a certificate that does not verify is a configuration error: no retry
+    attempts.clear()
+
+    def wrong_ca(api: Any, left: float) -> Any:
+        attempts.append(1)
+        raise ApiException(status=0, reason="SSLError\n[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+
+    with pytest.raises(ApiException):
+        c.call("reading", wrong_ca)
+    assert len(attempts) == 1
+    assert c.error("x", ApiException(status=0, reason="certificate verify failed")).code == INVALID_CONFIG
