@@ -66,13 +66,14 @@ def run(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     plugins = DaemonPlugins(enabled=_plugins_key(cfg.raw.get("plugins")), env=env)
     plugins.warm_up()
+    daemon = Daemon(cfg, Service(cfg, plugins, env))
+
     started = DaemonContext(plugins=plugins, config=cfg.raw, env=env)
     try:
         plugins.daemon_started(started)  # informers (synced), background writers
     except CNIError as e:
         print(f"multus-daemon: refusing to start: {e.msg}", file=sys.stderr)
         return EXIT_CONFIG
-    daemon = Daemon(cfg, Service(cfg, plugins, env))
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         daemon.request_shutdown(signal.Signals(signum).name)
