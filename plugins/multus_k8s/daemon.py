@@ -29,9 +29,8 @@ from multus_k8s import client as kube
 from multus_k8s import writer as writes
 
 if TYPE_CHECKING:
-    from multus.engine.models import RequestContext
+    from multus.engine.models import DaemonContext, RequestContext
     from multus.errors import CNIError
-    from multus.plugin.manager import DaemonContext
 
 log = logging.getLogger("multus.k8s")
 

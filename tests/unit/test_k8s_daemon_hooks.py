@@ -10,9 +10,9 @@ from multus_k8s.informer import Informers
 
 from multus.cni.request import CniRequest
 from multus.config import netconf
-from multus.engine.models import RequestContext
+from multus.engine.models import DaemonContext, RequestContext
 from multus.errors import CNIError
-from multus.plugin.manager import DaemonContext, Plugins
+from multus.plugin.manager import Plugins
 
 IN_CLUSTER = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": "1", "MULTUS_NODE_NAME": "n1"}
 

@@ -43,8 +43,8 @@ def run(argv: list[str] | None = None) -> int:
         return EXIT_VERSION
 
     from multus.config import logs, netconf
+    from multus.engine.models import DaemonContext
     from multus.errors import CNIError
-    from multus.plugin.manager import DaemonContext
     from multus.thick import config as daemon_config
     from multus.thick.server import Daemon
     from multus.thick.service import DaemonPlugins, Service

@@ -25,9 +25,16 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from multus.engine.models import Attachment, Delegate, NetworkConfig, NetworkRef, PodInfo, RequestContext
+    from multus.engine.models import (
+        Attachment,
+        DaemonContext,
+        Delegate,
+        NetworkConfig,
+        NetworkRef,
+        PodInfo,
+        RequestContext,
+    )
     from multus.errors import CNIError
-    from multus.plugin.manager import DaemonContext
 
 PROJECT = "multus"
 hookspec = pluggy.HookspecMarker(PROJECT)

@@ -20,7 +20,6 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import attrs
 import pluggy
 
 from multus.errors import PLUGIN_LOAD_FAILED, CNIError
@@ -30,23 +29,21 @@ from multus.plugin.entrypoints import EntryPointRef
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
-    from multus.engine.models import Attachment, Delegate, NetworkConfig, NetworkRef, PodInfo, RequestContext
+    from multus.engine.models import (
+        Attachment,
+        DaemonContext,
+        Delegate,
+        NetworkConfig,
+        NetworkRef,
+        PodInfo,
+        RequestContext,
+    )
 
 log = logging.getLogger("multus.plugins")
 
 DISTRIBUTION = "multus"
 ENV_ENABLE = "MULTUS_PLUGINS"
 DEFAULTS_MODULE = "multus.plugin.defaults"
-
-
-@attrs.frozen
-class DaemonContext:
-    """What the daemon's lifecycle hooks get: its plugin manager (whose ``state`` outlives
-    requests), the daemon configuration file's object and the daemon's environment."""
-
-    plugins: Plugins
-    config: Mapping[str, Any]
-    env: Mapping[str, str]
 
 
 def group_of(family: str) -> str:
@@ -132,6 +129,20 @@ class Plugins:
                     out.append((ep, dist))
         return out
 
+    # --- daemon lifecycle ------------------------------------------------------------------
+
+    def daemon_started(self, daemon: DaemonContext) -> None:
+        """Tell the plugins that the daemon starts (the thin plugin never calls this)."""
+        self.load_family("lifecycle")
+        self.pm.hook.multus_lifecycle_daemon_started(daemon=daemon)
+
+    def daemon_stopping(self, daemon: DaemonContext) -> None:
+        try:
+            self.load_family("lifecycle")
+            self.pm.hook.multus_lifecycle_daemon_stopping(daemon=daemon)
+        except Exception:
+            log.exception("a lifecycle plugin failed while the daemon stopped")
+
     def check_enabled_installed(self) -> None:
         """Every enabled name must be some installed distribution's entry point."""
         if not self.enabled or not self._use_entry_points:
@@ -200,17 +211,3 @@ class Plugins:
             self.pm.hook.multus_lifecycle_request_done(ctx=ctx, command=command, error=error, seconds=seconds)
         except Exception:
             log.exception("a lifecycle plugin failed after %s", command)
-
-    # --- daemon lifecycle ------------------------------------------------------------------
-
-    def daemon_started(self, daemon: DaemonContext) -> None:
-        """Tell the plugins that the daemon starts (the thin plugin never calls this)."""
-        self.load_family("lifecycle")
-        self.pm.hook.multus_lifecycle_daemon_started(daemon=daemon)
-
-    def daemon_stopping(self, daemon: DaemonContext) -> None:
-        try:
-            self.load_family("lifecycle")
-            self.pm.hook.multus_lifecycle_daemon_stopping(daemon=daemon)
-        except Exception:
-            log.exception("a lifecycle plugin failed while the daemon stopped")
