@@ -72,7 +72,7 @@ class Collector:
 
         requests = CounterMetricFamily("multus_k8s_api_requests", "Requests to the Kubernetes API server",
                                        labels=["verb", "resource"])
-        for (verb, resource), n in sorted(kube.REQUESTS.items()):
+        for (verb, resource), n in sorted(dict(kube.REQUESTS).items()):  # a copy: threads keep counting
             requests.add_metric([verb, resource], n)
         yield requests
 
@@ -82,7 +82,7 @@ class Collector:
         writes = CounterMetricFamily("multus_k8s_writes", "Background API writes done", labels=["kind", "result"])
         totals: dict[tuple[str, str], int] = {}
         for w in self.writers:
-            for key, n in w.done.items():
+            for key, n in dict(w.done).items():
                 totals[key] = totals.get(key, 0) + n
         for (kind, result), n in sorted(totals.items()):
             writes.add_metric([kind, result], n)
