@@ -29,15 +29,8 @@ from multus.plugin.entrypoints import EntryPointRef
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
-    from multus.engine.models import (
-        Attachment,
-        DaemonContext,
-        Delegate,
-        NetworkConfig,
-        NetworkRef,
-        PodInfo,
-        RequestContext,
-    )
+    from multus.engine import models
+    from multus.engine.models import Attachment, Delegate, NetworkConfig, NetworkRef, PodInfo, RequestContext
 
 log = logging.getLogger("multus.plugins")
 
@@ -131,12 +124,12 @@ class Plugins:
 
     # --- daemon lifecycle ------------------------------------------------------------------
 
-    def daemon_started(self, daemon: DaemonContext) -> None:
+    def daemon_started(self, daemon: models.DaemonContext) -> None:
         """Tell the plugins that the daemon starts (the thin plugin never calls this)."""
         self.load_family("lifecycle")
         self.pm.hook.multus_lifecycle_daemon_started(daemon=daemon)
 
-    def daemon_stopping(self, daemon: DaemonContext) -> None:
+    def daemon_stopping(self, daemon: models.DaemonContext) -> None:
         try:
             self.load_family("lifecycle")
             self.pm.hook.multus_lifecycle_daemon_stopping(daemon=daemon)
