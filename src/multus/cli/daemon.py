@@ -44,6 +44,7 @@ def run(argv: list[str] | None = None) -> int:
         return EXIT_VERSION
 
     from multus.config import logs, netconf
+    from multus.engine.models import DaemonContext
     from multus.errors import CNIError
     from multus.thick import config as daemon_config
     from multus.thick.metrics import Metrics
@@ -74,6 +75,13 @@ def run(argv: list[str] | None = None) -> int:
     plugins.metrics = metrics
     daemon = Daemon(cfg, Service(cfg, plugins, env), metrics)
 
+    started = DaemonContext(plugins=plugins, config=cfg.raw, env=env)
+    try:
+        plugins.daemon_started(started)  # informers (synced), background writers
+    except CNIError as e:
+        print(f"multus-daemon: refusing to start: {e.msg}", file=sys.stderr)
+        return EXIT_CONFIG
+
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         daemon.request_shutdown(signal.Signals(signum).name)
 
@@ -84,7 +92,10 @@ def run(argv: list[str] | None = None) -> int:
     except OSError as e:
         return _fail(f"failed to listen on {daemon.socket_path}: {e.strerror or e}", EXIT_LISTEN)
     log.info("%s ready (pid %d)", ABOUT, os.getpid())
-    daemon.serve()
+    try:
+        daemon.serve()
+    finally:
+        plugins.daemon_stopping(started)  # flush queued API writes, stop informers
     return 0
 
 

@@ -31,6 +31,7 @@ from multus.plugin.entrypoints import EntryPointRef
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
+    from multus.engine import models
     from multus.engine.models import Attachment, Delegate, NetworkConfig, NetworkRef, PodInfo, RequestContext
 
 log = logging.getLogger("multus.plugins")
@@ -124,6 +125,20 @@ class Plugins:
                 if ep.name in self.enabled and dist != DISTRIBUTION:
                     out.append((ep, dist))
         return out
+
+    # --- daemon lifecycle ------------------------------------------------------------------
+
+    def daemon_started(self, daemon: models.DaemonContext) -> None:
+        """Tell the plugins that the daemon starts (the thin plugin never calls this)."""
+        self.load_family("lifecycle")
+        self.pm.hook.multus_lifecycle_daemon_started(daemon=daemon)
+
+    def daemon_stopping(self, daemon: models.DaemonContext) -> None:
+        try:
+            self.load_family("lifecycle")
+            self.pm.hook.multus_lifecycle_daemon_stopping(daemon=daemon)
+        except Exception:
+            log.exception("a lifecycle plugin failed while the daemon stopped")
 
     def check_enabled_installed(self) -> None:
         """Every enabled name must be some installed distribution's entry point."""
