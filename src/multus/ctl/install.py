@@ -196,9 +196,7 @@ class Installer:
         if s.auto:
             gen = self.generate
             if gen is None:
-                from multus.ctl import thinconf
-
-                gen = thinconf.generate
+                from multus.ctl.thinconf import generate as gen
             name, data, primary = gen(s)
         else:
             try:

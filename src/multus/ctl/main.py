@@ -193,10 +193,8 @@ def explain(**opts: Any) -> None:
 
 @cli.command(context_settings=CONTEXT)
 @click.option("--cni-dir", default="/var/lib/cni/multus", show_default=True, help="multus' scratch cache dir")
-@click.option("--results-dir", default="/var/lib/cni/results", show_default=True,
-              help="libcni's results cache dir (entries of multus' delegates)")
-@click.option("--netns-dir", default="/run/netns", show_default=True,
-              help="where the runtime keeps pod network namespaces (a cached netns that is gone means the container is gone)")
+@click.option("--devinfo-dir", default="/var/run/k8s.cni.cncf.io/devinfo/cni", show_default=True,
+              help="where multus writes device-info files")
 @click.option("--keep", "keep_ids", multiple=True, metavar="CONTAINER_ID",
               help="container IDs that still exist (repeatable); others whose netns is gone are pruned")
 @click.option("--dry-run", is_flag=True, help="print what would be removed, remove nothing")
@@ -204,9 +202,10 @@ def explain(**opts: Any) -> None:
 def gc(**opts: Any) -> None:
     """Prune cache entries and results of containers that no longer exist.
 
-    A container is gone when it is not in --keep and the network namespace recorded for it
-    no longer exists. Its scratch cache, libcni result files and device-info files are removed;
-    no delegate is run (use the runtime's CNI GC for that).
+    A container is gone when it is not in --keep and no network namespace recorded for it
+    (in its delegates' results under <cni-dir>/results) still exists. Its scratch cache, result
+    files, device-info files and lock are removed under its lock; no delegate is run (IPAM
+    leases are released by the runtime's CNI GC).
     """
     from multus.ctl import gc as impl
 
