@@ -194,10 +194,12 @@ class Installer:
         """Write the multus config; raises InstallError and leaves the old file when it cannot."""
         s = self.settings
         if s.auto:
-            gen = self.generate
-            if gen is None:
-                from multus.ctl.thinconf import generate as gen
-            name, data, primary = gen(s)
+            if self.generate is not None:
+                name, data, primary = self.generate(s)
+            else:
+                from multus.ctl.thinconf import generate
+
+                name, data, primary = generate(s)
         else:
             try:
                 with open(s.multus_conf_file, "rb") as f:

@@ -134,8 +134,15 @@ def install(**flags: Any) -> None:
 @click.option("--source-dir", default="/usr/src/multus-cni/bin", show_default=True,
               help="dir holding the executables (or bundle directories) to install")
 @click.option("--dest-dir", default="/host/opt/cni/bin", show_default=True, help="host CNI bin dir")
-def copy_binaries(kind: str, source_dir: str, dest_dir: str) -> None:
-    """Copy the CNI executables into the host bin dir atomically (an init container's job)."""
+@click.option("--self-contained", is_flag=True,
+              help="thick: install the bundled multus-shim that needs no Python on the node (from --bundles-dir)")
+@click.option("--bundles-dir", default="/usr/src/multus-cni/bundles", show_default=True,
+              help="dir of the self-contained bundles")
+def copy_binaries(kind: str, source_dir: str, dest_dir: str, self_contained: bool, bundles_dir: str) -> None:
+    """Copy the CNI executables into the host bin dir atomically (an init container's job).
+
+    Files are replaced by rename (safe while the old ones run); a bundle directory is installed
+    as a versioned tree with the executable's name as a symlink into it."""
     from multus.ctl import files
 
     _setup_logging()
@@ -144,6 +151,8 @@ def copy_binaries(kind: str, source_dir: str, dest_dir: str) -> None:
     log = logging.getLogger("multus.ctl.install")
     for name in ("multus" if kind == "thin" else "multus-shim", "passthru"):
         src = os.path.join(source_dir, name)
+        if self_contained and os.path.isdir(os.path.join(bundles_dir, name)):
+            src = os.path.join(bundles_dir, name)
         try:
             if os.path.isdir(src):
                 dest = files.copy_tree(src, dest_dir, name)
