@@ -83,8 +83,18 @@ else
   # --- 3. executables for the host
   "$PY" "$ROOT/deploy/image/host_bin.py" "$ctx/host-bin"
   if [ "${MULTUS_IMAGE_BUNDLES:-1}" = 1 ]; then
-    bash "$ROOT/deploy/image/bundles.sh" "$ctx/bundles"
-    mv "$ctx/bundles/multus" "$ctx/host-bin/multus"  # thin mode's multus: always the bundle
+    # the bundles depend on the sources only: cached apart from the image (a Containerfile
+    # change does not rebuild them)
+    bkey=$( { git -C "$ROOT" ls-files -s -- src plugins pyproject.toml deploy/image/bundles.sh;
+              git -C "$ROOT" diff -- src plugins pyproject.toml deploy/image/bundles.sh; } | sha256sum | cut -c1-12)
+    bdir="$CACHE/bundles-$bkey"
+    if [ ! -d "$bdir" ]; then
+      rm -rf "$CACHE"/bundles-*
+      bash "$ROOT/deploy/image/bundles.sh" "$bdir.tmp"
+      mv "$bdir.tmp" "$bdir"
+    fi
+    cp -a "$bdir/multus-shim" "$ctx/bundles/"
+    cp -a "$bdir/multus" "$ctx/host-bin/multus"  # thin mode's multus: always the bundle
   fi
   # --- 4. the image
   log "podman build $IMAGE"
