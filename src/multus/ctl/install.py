@@ -144,6 +144,9 @@ class Installer:
     _stop: threading.Event = attrs.field(factory=threading.Event)
     _wake: threading.Event = attrs.field(factory=threading.Event)
     errors: list[str] = attrs.field(factory=list)
+    """The errors of the last pass."""
+    reported: list[str] = attrs.field(factory=list)
+    """Every error reported since start (each once per change of its inputs)."""
     config_path: str = ""
 
     # --- the parts ----------------------------------------------------------------------
@@ -242,6 +245,7 @@ class Installer:
         for msg in errors:
             log.error("%s", msg)
         self.errors = errors
+        self.reported += errors
         return errors
 
     def _step(self, key: str, inputs: list[str], action: Callable[[], bool], errors: list[str],
