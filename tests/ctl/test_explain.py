@@ -1,22 +1,16 @@
 """``multusctl explain``: the engine's own ADD plan for a pod, offline from manifests and live
 from the real kube-apiserver; rejected annotations explained; nothing executed or written."""
 
-# ruff: noqa: F811
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from installkit import CTL
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
-
-from kube_fixtures import kube_apiserver, kube_client, kube_namespace  # noqa: F401
 
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
 MACVLAN = {"cniVersion": "0.3.1", "type": "macvlan", "master": "eth0", "ipam": {"type": "static"}}

@@ -6,25 +6,14 @@ ClusterRole both ways. Then, against the real kube-apiserver as the multus servi
 of those calls is made through the backend's own client and succeeds, and neighbouring rights
 the role must not grant are refused (403)."""
 
-# ruff: noqa: F811  (the harness fixtures are imported, then named as test parameters)
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "harness"))
-
-from kube_fixtures import (  # noqa: F401
-    kube_apiserver,
-    kube_client,
-    kube_multus_kubeconfig,
-    kube_namespace,
-)
 
 REPO = Path(__file__).resolve().parents[2]
 BACKEND = REPO / "plugins" / "multus_k8s"

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
+from typing import BinaryIO
 
 
 def replace_bytes(path: str, data: bytes, mode: int = 0o600) -> bool:
@@ -27,35 +29,19 @@ def replace_bytes(path: str, data: bytes, mode: int = 0o600) -> bool:
                     return False
     except OSError:
         pass
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".new", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fchmod(f.fileno(), mode)
-            os.fsync(f.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        _unlink(tmp)
-        raise
+    _atomic(path, mode, lambda f: f.write(data))
     return True
 
 
 def copy_executable(src: str, dest_dir: str, name: str | None = None) -> str:
     """Copy ``src`` into ``dest_dir`` (as ``name``) atomically, mode 0755; the destination path."""
     dest = os.path.join(dest_dir, name or os.path.basename(src))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", suffix=".new", dir=dest_dir)
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+
+    def copy(out: BinaryIO) -> None:
+        with open(src, "rb") as inp:
             shutil.copyfileobj(inp, out, 1 << 20)
-            out.flush()
-            os.fchmod(out.fileno(), 0o755)
-            os.fsync(out.fileno())
-        os.rename(tmp, dest)
-    except BaseException:
-        _unlink(tmp)
-        raise
+
+    _atomic(dest, 0o755, copy)
     return dest
 
 
@@ -81,6 +67,22 @@ def copy_tree(src: str, dest_dir: str, name: str, keep: int = 2) -> str:
     for old in [t for t in trees if t != version][max(keep - 1, 0):]:
         shutil.rmtree(old, ignore_errors=True)
     return link
+
+
+def _atomic(path: str, mode: int, write: Callable[[BinaryIO], object]) -> None:
+    """Write ``path`` through a fresh temporary file in its directory, flushed, then renamed."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".new",
+                               dir=os.path.dirname(path) or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fchmod(f.fileno(), mode)
+            os.fsync(f.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
 
 
 def remove(path: str) -> bool:
