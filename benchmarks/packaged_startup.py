@@ -10,7 +10,7 @@
 
     python3 benchmarks/packaged_startup.py [--bundles DIR] [-n 40] [--out packaged_startup]
 
-``--bundles`` defaults to the image build's cache (/var/cache/multus-image/pyinstaller/dist);
+``--bundles`` defaults to the image build's cache (/var/cache/multus-image/bundles-<hash>);
 without bundles those rows are skipped. Commands are alternated in one loop so that machine
 noise hits them equally. Results: benchmarks/results/<out>.json.
 """
@@ -18,6 +18,7 @@ noise hits them equally. Results: benchmarks/results/<out>.json.
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import subprocess
 import sys
@@ -28,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as C
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_BUNDLES = "/var/cache/multus-image/pyinstaller/dist"
+DEFAULT_BUNDLES = max(glob.glob("/var/cache/multus-image/bundles-*[!p]"), default="", key=os.path.getmtime)
 
 
 def timed(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
