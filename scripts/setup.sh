@@ -24,7 +24,7 @@ apt_install() {
 }
 
 apt_install containernetworking-plugins iproute2 iptables busybox-static procps psmisc \
-  containerd runc podman conmon uidmap python3-venv
+  containerd runc podman conmon uidmap python3-venv mmdebstrap binutils
 
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
