@@ -36,5 +36,8 @@ fi
 
 if [ "${1:-}" != "--no-kube" ]; then
   bash "$ROOT/tests/harness/kube-apiserver.sh" build
+  # the container image (tests/deploy/test_image.py): built here, where Debian and PyPI are
+  # reachable; cached, so only a changed tree rebuilds it
+  MULTUS_VENV="$VENV" bash "$ROOT/deploy/image/build.sh" >/dev/null
 fi
 echo "setup: ready (venv $VENV)" >&2

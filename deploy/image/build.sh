@@ -73,9 +73,15 @@ else
   cp deploy/image/Containerfile "$ctx/"
   # --- 2. wheels (dependencies cached across builds)
   log "pip wheel"
-  "$PY" -m pip wheel -q --wheel-dir "$CACHE/wheels" "$ROOT" >"$CACHE/pip-wheel.log" 2>&1 \
+  # multus' own wheel needs no index (the venv has setuptools); dependencies come from the wheel
+  # cache when it has them all (offline, e.g. inside the test lab), else from the index
+  : >"$CACHE/pip-wheel.log"
+  "$PY" -m pip wheel -q --no-build-isolation --no-deps --wheel-dir "$ctx/wheels" "$ROOT" >>"$CACHE/pip-wheel.log" 2>&1 \
     || { cat "$CACHE/pip-wheel.log" >&2; exit 1; }
-  "$PY" -m pip wheel -q --no-deps --wheel-dir "$ctx/wheels" "$ROOT" >>"$CACHE/pip-wheel.log" 2>&1 \
+  own=$(ls "$ctx"/wheels/multus-*.whl)
+  "$PY" -m pip wheel -q --no-index --find-links "$CACHE/wheels" --wheel-dir "$CACHE/wheels" "$own" \
+      >>"$CACHE/pip-wheel.log" 2>&1 \
+    || "$PY" -m pip wheel -q --find-links "$CACHE/wheels" --wheel-dir "$CACHE/wheels" "$own" >>"$CACHE/pip-wheel.log" 2>&1 \
     || { cat "$CACHE/pip-wheel.log" >&2; exit 1; }
   for w in "$CACHE"/wheels/*.whl; do
     case "$(basename "$w")" in multus-*|grpcio_tools-*) ;; *) ln -f "$w" "$ctx/wheels/" 2>/dev/null || cp "$w" "$ctx/wheels/";; esac
@@ -90,7 +96,7 @@ else
     bdir="$CACHE/bundles-$bkey"
     if [ ! -d "$bdir" ]; then
       rm -rf "$CACHE"/bundles-*
-      bash "$ROOT/deploy/image/bundles.sh" "$bdir.tmp"
+      bash "$ROOT/deploy/image/bundles.sh" "$bdir.tmp" "$own"
       mv "$bdir.tmp" "$bdir"
     fi
     cp -a "$bdir/multus-shim" "$ctx/bundles/"

@@ -2,12 +2,14 @@
 # Self-contained multus and multus-shim for nodes without Python: PyInstaller --onedir bundles
 # (the executable plus _internal/ with libpython, the modules and the .dist-info multus reads
 # its backends from), built with Debian's python3 so that they need only glibc >= 2.36.
-#   deploy/image/bundles.sh OUT_DIR     -> OUT_DIR/multus/multus, OUT_DIR/multus-shim/multus-shim
+#   deploy/image/bundles.sh OUT_DIR [MULTUS_WHEEL]
+#       -> OUT_DIR/multus/multus, OUT_DIR/multus-shim/multus-shim
 # Env: MULTUS_IMAGE_CACHE (the build venv and PyInstaller's work dirs are cached there).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 OUT=$1
+WHEEL=${2:-$ROOT}
 CACHE=${MULTUS_IMAGE_CACHE:-/var/cache/multus-image}
 VENV=$CACHE/bundle-venv
 log() { echo "bundles: $*" >&2; }
@@ -18,9 +20,10 @@ if [ ! -x "$VENV/bin/pyinstaller" ]; then
   /usr/bin/python3 -m venv "$VENV"
   quiet_pip install -q pyinstaller
 fi
-# the project as the image has it (wheels from build.sh's cache when present)
-quiet_pip install -q --force-reinstall --no-deps "$ROOT"
-quiet_pip install -q --find-links "$CACHE/wheels" "$ROOT"
+# the project as the image has it; dependencies from build.sh's wheel cache (offline), else the index
+"$VENV/bin/pip" install -q --force-reinstall --no-deps "$WHEEL" >&2
+"$VENV/bin/pip" install -q --no-index --find-links "$CACHE/wheels" "$WHEEL" >&2 2>/dev/null \
+  || "$VENV/bin/pip" install -q --find-links "$CACHE/wheels" "$WHEEL" >&2
 
 work=$CACHE/pyinstaller
 mkdir -p "$work" "$OUT"

@@ -168,3 +168,27 @@ def test_unreadable_or_empty_config_keeps_the_previous_one(host: Host) -> None:
     assert code == 0, err
     assert "Traceback" not in err
     assert no_partial_files(host.conf_dir, ["multus.conf"])
+
+
+def test_bundle_directory_installs_as_versioned_tree_and_symlink(host: Host) -> None:
+    """A self-contained bundle (a directory with the executable and its libraries) is copied to
+    a fresh tree and ``multus`` is a symlink swapped by rename; the previous tree stays for
+    processes still running from it, older ones go."""
+    conf = _static_conf(host)
+    bundle = host.root / "image/bundle/multus"
+    trees = []
+    for version in ("b1", "b2", "b3"):
+        shutil.rmtree(bundle, ignore_errors=True)
+        (bundle / "_internal").mkdir(parents=True)
+        (bundle / "_internal" / "lib.txt").write_text(version)
+        (bundle / "multus").write_text(f"#!/bin/sh\necho {version}\n")
+        (bundle / "multus").chmod(0o755)
+        r = host.run(f"--multus-conf-file={conf}", "--once", "--skip-kubeconfig", f"--multus-bin-file={bundle}")
+        assert r.returncode == 0, r.stderr
+        link = host.bin_dir / "multus"
+        assert link.is_symlink()
+        out = subprocess.run([str(link)], capture_output=True, text=True, check=True).stdout.strip()
+        assert out == version
+        trees.append(link.resolve().parent)
+        assert (trees[-1] / "_internal" / "lib.txt").read_text() == version
+    assert not trees[0].exists() and trees[1].exists() and trees[2].exists()
