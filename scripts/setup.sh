@@ -36,8 +36,8 @@ fi
 
 if [ "${1:-}" != "--no-kube" ]; then
   bash "$ROOT/tests/harness/kube-apiserver.sh" build
-  # the container image (tests/deploy/test_image.py): built here, where Debian and PyPI are
-  # reachable; cached, so only a changed tree rebuilds it
-  MULTUS_VENV="$VENV" bash "$ROOT/deploy/image/build.sh" >/dev/null
+  # what the container image's build fetches (Debian base, wheels, PyInstaller), here where
+  # Debian and PyPI are reachable; tests/deploy/test_image.py then builds the image offline
+  MULTUS_VENV="$VENV" bash "$ROOT/deploy/image/build.sh" --prepare
 fi
 echo "setup: ready (venv $VENV)" >&2

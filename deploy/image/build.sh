@@ -11,6 +11,8 @@
 # of the inputs: a second run with nothing changed only prints the image name.
 #
 #   deploy/image/build.sh            build (or reuse) localhost/multus:<hash>, tagged :latest
+#   deploy/image/build.sh --prepare  only fetch what needs the network (the Debian base, the
+#                                    dependencies' wheels, PyInstaller): then builds work offline
 #   deploy/image/build.sh --archive  also write <cache>/multus-<hash>.tar (docker-archive), e.g.
 #                                    for `ctr -n k8s.io images import`
 # Prints the image reference on stdout; progress on stderr.
@@ -23,8 +25,9 @@ PY=${MULTUS_VENV:-$ROOT/.venv}/bin/python
 SUITE=bookworm
 MIRROR=${MULTUS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 BASE_PACKAGES=python3,python3-venv,ca-certificates
-ARCHIVE=0
+ARCHIVE=0 PREPARE=0
 [ "${1:-}" = "--archive" ] && ARCHIVE=1
+[ "${1:-}" = "--prepare" ] && PREPARE=1
 log() { echo "image: $*" >&2; }
 
 mkdir -p "$CACHE"
@@ -57,6 +60,24 @@ if ! podman_ image exists "$BASE"; then
   fi
   log "podman import $tar"
   podman_ import --quiet "$tar" "$BASE" >/dev/null
+fi
+
+if [ "$PREPARE" = 1 ]; then
+  if [ ! -d "$CACHE/wheels" ] || [ "$ROOT/pyproject.toml" -nt "$CACHE/wheels" ]; then
+    log "pip wheel (dependencies)"
+    tmpw=$(mktemp -d)
+    "$PY" -m pip wheel -q --no-build-isolation --no-deps --wheel-dir "$tmpw" "$ROOT" >"$CACHE/pip-wheel.log" 2>&1 \
+      && "$PY" -m pip wheel -q --find-links "$CACHE/wheels" --wheel-dir "$CACHE/wheels" "$tmpw"/multus-*.whl \
+        >>"$CACHE/pip-wheel.log" 2>&1 || { cat "$CACHE/pip-wheel.log" >&2; rm -rf "$tmpw"; exit 1; }
+    rm -rf "$tmpw" "$CACHE"/wheels/multus-*.whl
+    touch "$CACHE/wheels"
+  fi
+  if [ ! -x "$CACHE/bundle-venv/bin/pyinstaller" ]; then
+    /usr/bin/python3 -m venv "$CACHE/bundle-venv"
+    "$CACHE/bundle-venv/bin/pip" install -q pyinstaller >&2
+  fi
+  log "prepared: $CACHE"
+  exit 0
 fi
 
 # --- the inputs' hash --------------------------------------------------------------------------
