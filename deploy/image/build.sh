@@ -81,8 +81,10 @@ if [ "$PREPARE" = 1 ]; then
 fi
 
 # --- the inputs' hash --------------------------------------------------------------------------
-key=$( { echo "$BASE ${MULTUS_IMAGE_BUNDLES:-1}"; git -C "$ROOT" ls-files -s -- src plugins pyproject.toml README.md \
-           deploy/image 2>/dev/null; git -C "$ROOT" diff -- src plugins pyproject.toml deploy/image 2>/dev/null; } \
+# content hashes of the inputs (the same tree gives the same key, committed or not)
+tree_hash() { (cd "$ROOT" && find "$@" -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 | sort -z \
+                | xargs -0 sha256sum) | sha256sum | cut -c1-12; }
+key=$( { echo "$BASE ${MULTUS_IMAGE_BUNDLES:-1}"; tree_hash src plugins pyproject.toml README.md deploy/image; } \
        | sha256sum | cut -c1-12)
 IMAGE=localhost/multus:${MULTUS_IMAGE_TAG:-$key}
 if podman_ image exists "$IMAGE"; then
@@ -112,8 +114,7 @@ else
   if [ "${MULTUS_IMAGE_BUNDLES:-1}" = 1 ]; then
     # the bundles depend on the sources only: cached apart from the image (a Containerfile
     # change does not rebuild them)
-    bkey=$( { git -C "$ROOT" ls-files -s -- src plugins pyproject.toml deploy/image/bundles.sh;
-              git -C "$ROOT" diff -- src plugins pyproject.toml deploy/image/bundles.sh; } | sha256sum | cut -c1-12)
+    bkey=$(tree_hash src plugins pyproject.toml deploy/image/bundles.sh)
     bdir="$CACHE/bundles-$bkey"
     if [ ! -d "$bdir" ]; then
       rm -rf "$CACHE"/bundles-*
