@@ -59,10 +59,23 @@ def _path_triple(method: str, path: str, rest: str) -> Triple:
     return group, resource, verb
 
 
+_INFORMER_RE = re.compile(r"\bInformer\(\s*\w+\s*,\s*[^,]+,\s*(?P<const>[A-Z_]+)\s*,")
+
+
+def _informer_paths() -> dict[str, str]:
+    from multus_k8s import informer
+
+    return {k: v for k, v in vars(informer).items() if k.endswith("_PATH") and isinstance(v, str)}
+
+
 def used_by_code() -> set[Triple]:
     out: set[Triple] = set()
     for f in sorted(BACKEND.glob("*.py")):
         text = f.read_text()
+        for m in _INFORMER_RE.finditer(text):  # an informer lists, then watches, its path
+            path = _informer_paths()[m.group("const")]
+            group, resource, _ = _path_triple("GET", path, "")
+            out |= {(group, resource, "list"), (group, resource, "watch")}
         for m in _REQUEST_RE.finditer(text):
             if m.group("path").startswith("/"):
                 out.add(_path_triple(m.group("method"), m.group("path"), m.group("rest")))
@@ -136,12 +149,20 @@ def test_the_service_account_can_make_those_calls_and_no_more(kube_client: Any, 
     with _client(kube_multus_kubeconfig) as api:
         core = k8s.CoreV1Api(api)
         custom = k8s.CustomObjectsApi(api)
+        # what the daemon's informers list (and then watch): this node's pods, every NAD
+        pods = core.list_pod_for_all_namespaces(field_selector="spec.nodeName=node-a").items
+        assert [p.metadata.name for p in pods if p.metadata.namespace == ns] == ["p1"]
+        nads = custom.list_cluster_custom_object("k8s.cni.cncf.io", "v1", "network-attachment-definitions")
+        assert any(n["metadata"]["name"] == "n1" for n in nads["items"])
         refused = {
-            "list pods": lambda: core.list_namespaced_pod(ns),
+            "create pods": lambda: core.create_namespaced_pod(
+                ns, {"metadata": {"name": "p2"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}),
             "delete pods": lambda: core.delete_namespaced_pod("p1", ns),
             "update pods": lambda: core.patch_namespaced_pod("p1", ns, {"metadata": {"labels": {"a": "b"}}}),
-            "list NADs": lambda: custom.list_namespaced_custom_object("k8s.cni.cncf.io", "v1", ns,
-                                                                     "network-attachment-definitions"),
+            "create NADs": lambda: custom.create_namespaced_custom_object(
+                "k8s.cni.cncf.io", "v1", ns, "network-attachment-definitions",
+                {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+                 "metadata": {"name": "n2"}, "spec": {"config": "{}"}}),
             "delete NADs": lambda: custom.delete_namespaced_custom_object("k8s.cni.cncf.io", "v1", ns,
                                                                          "network-attachment-definitions", "n1"),
             "read secrets": lambda: core.list_namespaced_secret(ns),
