@@ -4,6 +4,10 @@ plugin called directly, in one run.
 
     sudo python3 benchmarks/thick_latency.py [--shim PATH] [--daemon PATH] [--thin] [-n 50] [-j 8]
 
+The shim is, by default, what a node runs: ``src/multus/cli/shim.py`` copied alone into a bin
+directory of the temp dir and run by its shebang (``/usr/bin/python3 -IS``); ``--shim`` names
+another executable (the venv's console script, upstream's Go shim).
+
 Like ``latency.py`` (same delegate, same alternation, same checks), but the multus side is the
 shim a runtime would exec, talking to one ``multus-daemon`` started at the beginning inside the
 lab host namespace (socket dir, cniDir and host-local dataDir in the temp dir, bridge
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -41,8 +46,21 @@ UPSTREAM = {"thick": {"add": 2.5, "del": 1.9}, "thin": {"add": 2.2, "del": 1.9}}
 """Upstream's Go binaries measured on this kind of machine (ratio to the direct bridge)."""
 
 
+SHIM_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "src", "multus", "cli", "shim.py")
+
+
 def venv_tool(name: str) -> str:
     return os.path.join(C.DEFAULT_VENV, "bin", name)
+
+
+def standalone_shim(tmp: str) -> str:
+    """The shim file copied alone into ``<tmp>/opt-cni-bin`` (as onto a node)."""
+    d = os.path.join(tmp, "opt-cni-bin")
+    os.makedirs(d, exist_ok=True)
+    target = os.path.join(d, "multus-shim")
+    shutil.copyfile(SHIM_SOURCE, target)
+    os.chmod(target, 0o755)
+    return target
 
 
 def readyz(sock: str, timeout: float = 2.0) -> bool:
@@ -83,10 +101,10 @@ def proc_cpu_s(pid: int) -> float:
 
 
 class Daemon:
-    def __init__(self, exe: str, tmp: str, log_level: str) -> None:
+    def __init__(self, exe: str, tmp: str, log_level: str, extra: dict[str, Any] | None = None) -> None:
         self.socket_dir = os.path.join(tmp, "run", "multus")
         self.sock = os.path.join(self.socket_dir, "multus.sock")
-        cfg: dict[str, Any] = {"socketDir": self.socket_dir, "shutdownGracePeriod": 0}
+        cfg: dict[str, Any] = {"socketDir": self.socket_dir, "shutdownGracePeriod": 0, **(extra or {})}
         if log_level:
             cfg.update(logLevel=log_level, logFile=os.path.join(tmp, "multus-daemon.log"))
         self.config = os.path.join(tmp, "daemon-config.json")
@@ -222,7 +240,8 @@ def resolve(path: str | None, name: str) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shim", help=f"the multus-shim executable (default {venv_tool('multus-shim')})")
+    ap.add_argument("--shim", help="the multus-shim executable (default: src/multus/cli/shim.py copied alone, "
+                    "run by /usr/bin/python3 -IS)")
     ap.add_argument("--daemon", help=f"the multus-daemon executable (default {venv_tool('multus-daemon')})")
     ap.add_argument("--thin", action="store_true", help="also measure the thin multus (third side)")
     ap.add_argument("--multus", help=f"the thin multus for --thin (default {C.DEFAULT_MULTUS})")
@@ -245,7 +264,7 @@ def main() -> int:
     if sides_n * a.n + 3 > 250 or a.jobs * a.par_pods + 3 > 250:
         raise C.BenchError("too many pods for one /24")
     C.need_root()
-    shim = resolve(a.shim, "multus-shim")
+    shim = resolve(a.shim, "multus-shim") if a.shim else ""
     daemon_exe = resolve(a.daemon, "multus-daemon")
     thin = C.resolve_multus(a.multus) if a.thin else None
     for plugin in ("bridge", "host-local"):
@@ -257,6 +276,8 @@ def main() -> int:
     rounds: list[dict[str, Any]] = []
     daemon_mem: dict[str, Any] = {}
     with C.Lab("thk") as lab:
+        shim = shim or standalone_shim(lab.tmp)
+        shim_python = C.interpreter_of(shim)
         daemon = Daemon(daemon_exe, lab.tmp, a.log_level)
         try:
             time.sleep(0.2)
@@ -300,7 +321,7 @@ def main() -> int:
                           for v in ("ADD", "DEL")}
     res = {
         "benchmark": "thick_latency", "shim": shim, "daemon_executable": daemon_exe, "thin": thin,
-        "python": C.interpreter_of(shim), "versions": versions, "machine": C.machine_info(),
+        "python": shim_python, "versions": versions, "machine": C.machine_info(),
         "loadavg_before": load0, "loadavg_after": load1, "duration_s": round(time.time() - t_start, 1),
         "config": {"pods": a.n, "jobs": a.jobs, "par_pods": a.par_pods, "repeat": a.repeat, "warmup": a.warmup,
                    "bin_dir": a.bin_dir, "subnet": a.subnet, "log_level": a.log_level or None, "sides": sides_n,

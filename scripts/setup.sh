@@ -24,7 +24,7 @@ apt_install() {
 }
 
 apt_install containernetworking-plugins iproute2 iptables busybox-static procps psmisc \
-  containerd runc podman conmon uidmap python3-venv
+  containerd runc podman conmon uidmap python3-venv mmdebstrap binutils
 
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
@@ -36,5 +36,8 @@ fi
 
 if [ "${1:-}" != "--no-kube" ]; then
   bash "$ROOT/tests/harness/kube-apiserver.sh" build
+  # what the container image's build fetches (Debian base, wheels, PyInstaller), here where
+  # Debian and PyPI are reachable; tests/deploy/test_image.py then builds the image offline
+  MULTUS_VENV="$VENV" bash "$ROOT/deploy/image/build.sh" --prepare
 fi
 echo "setup: ready (venv $VENV)" >&2

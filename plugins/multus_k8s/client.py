@@ -27,6 +27,11 @@ before they are put into a URL.
 :func:`client_for` returns the client of a request: one per connection source, kept in
 ``ctx.plugins.state`` so that the daemon reuses its connection pool; :func:`cached_pod` and
 :func:`cached_nad` keep what was read in ``ctx.cache``, so no object is read twice in one request.
+In the daemon the client also carries the informers' caches (:mod:`multus_k8s.informer`):
+an object found there is not read from the API at all.
+
+Every request to the API server is counted by verb and resource (:data:`REQUESTS`), which the
+daemon exports as a metric.
 """
 
 from __future__ import annotations
@@ -39,8 +44,8 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from multus.config.netconf import seconds_setting
 from multus.errors import INVALID_CONFIG, TRY_AGAIN_LATER, CNIError
@@ -123,36 +128,97 @@ def client_for(ctx: RequestContext) -> KubeClient | None:
         found = ctx.plugins.state.get(key)
         if isinstance(found, KubeClient):
             return found
-    timeout, retries = settings(conf)
-    if conf.kubeconfig:
-        key = STATE_PREFIX + conf.kubeconfig
-    else:
-        key = f"{STATE_PREFIX}in-cluster:{env.get(HOST_ENV)}:{env.get(PORT_ENV)}"
-    state = ctx.plugins.state
-    client = state.get(key)
-    if not isinstance(client, KubeClient):
-        client = state.setdefault(key, KubeClient(conf.kubeconfig, env, timeout=timeout, retries=retries))
-    client.timeout, client.retries = timeout, retries
+    key = client_key(conf, env)
+    client = shared_client(ctx.plugins.state, conf, env)
     ctx.cache[CACHE_PREFIX + "client-key"] = key
     return client
 
 
-def cached_pod(ctx: RequestContext, client: KubeClient, namespace: str, name: str) -> dict[str, Any] | None:
-    """The pod, read at most once per request (``None``: not found)."""
+def client_key(conf: MultusConf, env: Mapping[str, str]) -> str:
+    """The ``plugins.state`` key of the client for this connection source."""
+    if conf.kubeconfig:
+        return STATE_PREFIX + conf.kubeconfig
+    return f"{STATE_PREFIX}in-cluster:{env.get(HOST_ENV)}:{env.get(PORT_ENV)}"
+
+
+def shared_client(state: dict[str, Any], conf: MultusConf, env: Mapping[str, str]) -> KubeClient:
+    """The client of ``conf``'s connection source in ``state``, made on first use; its time
+    budget and retries follow ``conf``."""
+    timeout, retries = settings(conf)
+    key = client_key(conf, env)
+    client = state.get(key)
+    if not isinstance(client, KubeClient):
+        client = state.setdefault(key, KubeClient(conf.kubeconfig, env, timeout=timeout, retries=retries))
+    client.timeout, client.retries = timeout, retries
+    return client
+
+
+def cached_pod(ctx: RequestContext, client: KubeClient, namespace: str, name: str,
+               uid: str = "") -> dict[str, Any] | None:
+    """The pod, read at most once per request (``None``: not found).
+
+    With the daemon's informers, a pod in the cache whose UID is ``uid`` (or any UID when
+    ``uid`` is empty) is taken from there; otherwise (a pod created a moment ago, a cache not
+    synced) one live GET decides."""
     key = f"{CACHE_PREFIX}pod:{namespace}/{name}"
     if key not in ctx.cache:
-        ctx.cache[key] = client.get_pod(namespace, name)
+        found = client.informers.pod(namespace, name, uid) if client.informers is not None else None
+        ctx.cache[key] = found if found is not None else client.get_pod(namespace, name)
     pod: dict[str, Any] | None = ctx.cache[key]
     return pod
 
 
 def cached_nad(ctx: RequestContext, client: KubeClient, namespace: str, name: str) -> dict[str, Any] | None:
-    """The NetworkAttachmentDefinition, read at most once per request (``None``: not found)."""
+    """The NetworkAttachmentDefinition, read at most once per request (``None``: not found);
+    from the daemon's informer cache when it has it, else with one live GET."""
     key = f"{CACHE_PREFIX}nad:{namespace}/{name}"
     if key not in ctx.cache:
-        ctx.cache[key] = client.get_nad(namespace, name)
+        found = client.informers.nad(namespace, name) if client.informers is not None else None
+        ctx.cache[key] = found if found is not None else client.get_nad(namespace, name)
     nad: dict[str, Any] | None = ctx.cache[key]
     return nad
+
+
+class CacheLookup(Protocol):
+    """What the request path asks of the daemon's informers (:class:`multus_k8s.informer.Informers`)."""
+
+    def pod(self, namespace: str, name: str, uid: str = "") -> dict[str, Any] | None: ...
+
+    def nad(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+
+# --- request counting ------------------------------------------------------------------------
+
+REQUESTS: dict[tuple[str, str], int] = {}
+"""API requests made by this process, by ``(verb, resource)`` (Kubernetes' verbs: ``get``,
+``list``, ``watch``, ``create``, ``patch`` ...; resource with ``/subresource``)."""
+_requests_lock = threading.Lock()
+_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+def count_request(method: str, path: str, query: Sequence[tuple[str, str]] = ()) -> None:
+    verb, resource = request_kind(method, path, query)
+    with _requests_lock:
+        REQUESTS[(verb, resource)] = REQUESTS.get((verb, resource), 0) + 1
+
+
+def request_kind(method: str, path: str, query: Sequence[tuple[str, str]] = ()) -> tuple[str, str]:
+    """``(verb, resource)`` of a request, as the API server's audit and metrics name them."""
+    parts = [p for p in path.split("?", 1)[0].split("/") if p]
+    # /api/v1/... or /apis/<group>/<version>/...
+    rest = parts[2:] if parts[:1] == ["api"] else parts[3:]
+    if len(rest) >= 2 and rest[0] == "namespaces" and len(rest) != 2:
+        rest = rest[2:]
+    resource = "/".join(rest[:1] + rest[2:3])
+    named = len(rest) >= 2
+    if method == "GET":
+        if any(k == "watch" and v in ("true", "1") for k, v in query):
+            verb = "watch"
+        else:
+            verb = "get" if named else "list"
+    else:
+        verb = _VERBS.get(method, method.lower())
+    return verb, resource
 
 
 # --- the client ------------------------------------------------------------------------------
@@ -172,6 +238,8 @@ class KubeClient:
         self._api_client: Any = None
         self._generation = 0
         self.host = ""
+        self.informers: CacheLookup | None = None
+        """The daemon's informer caches for this API server (``None`` in the thin plugin)."""
 
     @property
     def source(self) -> str:
@@ -274,9 +342,13 @@ class KubeClient:
                                        f"rejected the credentials of the {self.source} (401 Unauthorized) "
                                        "even after re-reading them from disk: expired or revoked token? "
                                        "try again later", 401, "Unauthorized") from None
-                if status not in retry_status:
+                if status == 0 and not _certificate_rejected(e):
+                    # the client's wrapping of a TLS or protocol failure: no answer at all
+                    last = str(e.reason or "no answer").strip().splitlines()[0]
+                elif status not in retry_status:
                     raise
-                last = f"{status} {status_message(e)}"
+                else:
+                    last = f"{status} {status_message(e)}"
             except (urllib3.exceptions.HTTPError, OSError) as e:
                 last = _reason(e)
             if attempts > retries:
@@ -294,7 +366,8 @@ class KubeClient:
     def error(self, what: str, e: Any) -> KubeAPIError:
         """An ``ApiException`` the caller does not handle, as a CNI error."""
         status = int(getattr(e, "status", 0) or 0)
-        code = TRY_AGAIN_LATER if status in (408, 409) or status in RETRIABLE_STATUS else INVALID_CONFIG
+        retriable = status in (408, 409) or status in RETRIABLE_STATUS or (status == 0 and not _certificate_rejected(e))
+        code = TRY_AGAIN_LATER if retriable else INVALID_CONFIG
         hint = " (check the multus ClusterRole)" if status == 403 else ""
         return KubeAPIError(code, f"{what}: {status_message(e)}{hint}", status, str(getattr(e, "reason", "")))
 
@@ -333,7 +406,7 @@ class KubeClient:
         return out
 
     def patch_pod_status_annotation(self, namespace: str, name: str, key: str, value: str,
-                                    uid: str = "") -> bool:
+                                    uid: str = "", budget: float | None = None) -> bool:
         """Set one annotation with ONE JSON merge patch of ``pods/<name>/status``.
 
         With ``uid`` the patch also carries ``metadata.uid``: the server refuses it (422, the
@@ -353,7 +426,7 @@ class KubeClient:
 
         ApiException = _api_exception()
         try:
-            self.call(what, fn, retry_status=RETRIABLE_STATUS | {409})
+            self.call(what, fn, budget=budget, retry_status=RETRIABLE_STATUS | {409})
         except ApiException as e:
             if e.status == 404:
                 log.info("%s: the pod is gone", what)
@@ -418,6 +491,12 @@ def status_message(e: Any) -> str:
     return f"{getattr(e, 'status', '')} {getattr(e, 'reason', '')}".strip()
 
 
+def _certificate_rejected(e: Any) -> bool:
+    """A TLS failure that retrying cannot fix: the server's certificate does not verify."""
+    reason = str(getattr(e, "reason", "") or "").lower()
+    return "certificate verify failed" in reason or "certificate_verify_failed" in reason
+
+
 def _uid_rejected(e: Any) -> bool:
     try:
         data = json.loads(getattr(e, "body", "") or "")
@@ -434,17 +513,23 @@ def _reason(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-def _request(api: Any, method: str, path: str, timeout: float, body: Any = None,
-             content_type: str = "application/json") -> Any:
+def _request(api: Any, method: str, path: str, timeout: float | tuple[float, float], body: Any = None,
+             content_type: str = "application/json", query: Sequence[tuple[str, str]] = (),
+             stream: bool = False) -> Any:
     """One request through the client's ``ApiClient`` (its configuration, TLS and token), without
     the generated API classes: importing ``CoreV1Api`` alone costs ~0.5 s of model building on
-    every CNI call, for four plain REST requests. Non-2xx answers raise ``ApiException``."""
+    every CNI call, for four plain REST requests. Non-2xx answers raise ``ApiException``.
+
+    With ``stream`` the answer is the open ``urllib3`` response (a watch), not its JSON."""
     headers = {"Accept": "application/json"}
     if body is not None:
         headers["Content-Type"] = content_type
-    m, url, h, b, post = api.param_serialize(method=method, resource_path=path, header_params=headers,
-                                             body=body, auth_settings=["BearerToken"])
+    m, url, h, b, post = api.param_serialize(method=method, resource_path=path, query_params=list(query),
+                                             header_params=headers, body=body, auth_settings=["BearerToken"])
+    count_request(method, path, query)
     resp = api.call_api(m, url, header_params=h, body=b, post_params=post, _request_timeout=timeout)
+    if stream and 200 <= resp.status <= 299:
+        return resp.response
     resp.read()
     if not 200 <= resp.status <= 299:
         raise _api_exception()(http_resp=resp)

@@ -5,7 +5,7 @@ configuration, or ``KUBERNETES_SERVICE_HOST``/``KUBERNETES_SERVICE_PORT`` in the
 environment) and are ``tryfirst``, so the API is asked before files in ``confDir``.
 
 Pod (``multus_source_pod``): one GET (retried within ``kubeAPITimeout``, see
-:mod:`multus_k8s.client`). Not found -> ``PodInfo(exists=False)`` (the engine then answers as
+:mod:`multus_k8s.client`); in the daemon, none when its informer has the pod with that UID. Not found -> ``PodInfo(exists=False)`` (the engine then answers as
 upstream v4.3 does). ``K8S_POD_UID`` differing from the API's UID is an error (code 3,
 ``UNKNOWN_CONTAINER``: the name now belongs to another pod), except for static pods, whose
 mirror pod has another UID. On DEL nothing here fails the request: an unreachable API or a
@@ -45,6 +45,7 @@ from multus.engine.plan import validate_delegate_config
 from multus.errors import INVALID_CONFIG, UNKNOWN_CONTAINER, CNIError
 from multus.plugin.hookspec import hookimpl
 from multus_k8s import client as kube
+from multus_k8s import writer
 
 log = logging.getLogger("multus.k8s")
 
@@ -70,7 +71,7 @@ def multus_source_pod(ctx: RequestContext) -> PodInfo | None:
         return None
     is_del = req.command == "DEL"
     try:
-        obj = kube.cached_pod(ctx, client, namespace, name)
+        obj = kube.cached_pod(ctx, client, namespace, name, want_uid)
     except CNIError as e:
         if is_del:
             log.warning("getPod failed on DEL, continuing without the pod: %s", e.msg)
@@ -121,15 +122,26 @@ def involved_object(pod: PodInfo) -> dict[str, str]:
 
 
 def emit_event(ctx: RequestContext, event_type: str, reason: str, message: str) -> None:
-    """A best-effort event about the request's pod: failures are logged, never raised."""
+    """A best-effort event about the request's pod: failures are logged, never raised. In the
+    daemon it is queued for the background writer (:mod:`multus_k8s.writer`)."""
     client = kube.client_for(ctx)
     pod = ctx.pod
     if client is None or pod is None or not from_api(pod):
         return
+    involved = involved_object(pod)
+
+    def write(budget: float | None = None) -> None:
+        client.create_event(involved, event_type, reason, message, host=pod.node_name)
+
+    what = f"the {reason} event of pod {pod.namespace}/{pod.name}"
+    queue = writer.writer_of(ctx.plugins.state)
+    if queue is not None:
+        queue.submit(writer.Write((pod.namespace, pod.name), ctx.request.container_id, writer.EVENT, what, write))
+        return
     try:
-        client.create_event(involved_object(pod), event_type, reason, message, host=pod.node_name)
+        write()
     except CNIError as e:
-        log.warning("could not record the %s event of pod %s/%s: %s", reason, pod.namespace, pod.name, e.msg)
+        log.warning("could not record %s: %s", what, e.msg)
 
 
 # --- networks --------------------------------------------------------------------------------

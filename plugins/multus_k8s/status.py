@@ -15,6 +15,9 @@
     pod *name* with that list, so it wrote the annotation for kube-system pods too). A pod
     deleted or replaced meanwhile is tolerated; any other failure fails the ADD
     (``error setting the networks status: ...``), which rolls the delegates back.
+
+In the daemon both are queued for its background writer (:mod:`multus_k8s.writer`) instead:
+the ADD answers without waiting for them, and a failure to write is retried, then logged.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from multus.engine.models import Attachment, RequestContext
 from multus.errors import CNIError
 from multus.plugin.hookspec import hookimpl
 from multus_k8s import client as kube
+from multus_k8s import writer
 from multus_k8s.source import emit_event, from_api
 
 log = logging.getLogger("multus.k8s")
@@ -40,7 +44,9 @@ def added_interface_message(attachment: Attachment) -> str | None:
     except CNIError as e:
         log.warning("AddedInterface: cannot read the result of %s: %s", attachment.delegate.name, e.msg)
         return None
-    assert isinstance(res, cni_result.Result100)
+    if not isinstance(res, cni_result.Result100):
+        log.warning("AddedInterface: the result of %s is not CNI 1.0.0 after conversion", attachment.delegate.name)
+        return None
     if not res.interfaces and not res.ips:
         return None
     ips = " ".join(ip.address for ip in res.ips)
@@ -79,11 +85,20 @@ def multus_lifecycle_pod_added(ctx: RequestContext, attachments: list[Attachment
     if not entries:
         return
     value = netstatus.serialize(entries)
-    try:
-        written = client.patch_pod_status_annotation(pod.namespace, pod.name, NETWORK_STATUS_ANNOTATION,
-                                                     value, uid=pod.uid)
-    except CNIError as e:
-        raise CNIError(e.code, f"error setting the networks status: {e.msg}", e.details) from None
-    if not written:
-        log.info("network-status of pod %s/%s not written: the pod was deleted meanwhile",
-                 pod.namespace, pod.name)
+
+    def write(budget: float | None = None) -> None:
+        try:
+            written = client.patch_pod_status_annotation(pod.namespace, pod.name, NETWORK_STATUS_ANNOTATION,
+                                                         value, uid=pod.uid, budget=budget)
+        except CNIError as e:
+            raise CNIError(e.code, f"error setting the networks status: {e.msg}", e.details) from None
+        if not written:
+            log.info("network-status of pod %s/%s not written: the pod was deleted meanwhile",
+                     pod.namespace, pod.name)
+
+    queue = writer.writer_of(ctx.plugins.state)
+    if queue is None:
+        write()
+    else:
+        queue.submit(writer.Write((pod.namespace, pod.name), ctx.request.container_id, writer.STATUS,
+                                  f"the network-status of pod {pod.namespace}/{pod.name}", write))

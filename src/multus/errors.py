@@ -28,6 +28,9 @@ PLUGIN_LOAD_FAILED = 101
 """An enabled multus plugin (entry point) could not be imported."""
 TIMEOUT = 102
 """A delegate did not answer in time."""
+PLUGIN_FAILED = 103
+"""A multus plugin's hook raised an exception that is not a CNIError (the message names the
+plugin, its distribution and the hook)."""
 INTERNAL = 999
 """A bug: an exception nobody expected."""
 

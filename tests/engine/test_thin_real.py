@@ -12,7 +12,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import stat
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -288,15 +290,32 @@ def test_interface_naming(node: Node, annotation: str, expected: list[str]) -> N
     node.assert_clean(pod)
 
 
-def test_interface_name_already_in_pod(node: Node) -> None:
+def test_interface_name_requested_twice(node: Node) -> None:
+    """``mva@eth0`` asks for the cluster network's name: the plan refuses it before anything runs."""
     br = node.bridge("brnet")
     node.write_conf("20-mva.conf", node.macvlan("mva"))
     conf = node.multus(delegates=[br], annotations={K8S_NETWORKS: "mva@eth0"})
     pod = node.pod()
     err = error_of(node.run("ADD", conf, pod))
-    assert err["code"] in (7, 100)
-    assert "eth0" in err["msg"]
+    assert (err["code"], err["msg"]) == (7, "interface name 'eth0' is requested twice (network 'default/mva')"), err
     node.assert_clean(pod)
+    assert node.leases() == [] and node.cni_dir_files() == []
+
+
+def test_interface_name_already_in_pod(node: Node) -> None:
+    """An interface the pod's netns already has (here ``net1``, made before ADD) is not overwritten:
+    ADD fails before any delegate runs, and the pod's own link is left alone."""
+    br = node.bridge("brnet")
+    node.write_conf("20-mva.conf", node.macvlan("mva"))
+    conf = node.multus(delegates=[br], annotations={K8S_NETWORKS: "mva"})
+    pod = node.pod()
+    sh("ip", "-n", pod.netns, "link", "add", "net1", "type", "veth", "peer", "name", "net1peer")
+    err = error_of(node.run("ADD", conf, pod))
+    msg = ("DelegateAdd: cannot set 'macvlan' interface name to 'net1': "
+           "validateIfName: interface name net1 already exists")
+    assert (err["code"], err["msg"]) == (100, msg), err
+    assert sorted(node.links(pod)) == ["lo", "net1", "net1peer"]  # no eth0: nothing ran
+    assert node.leases() == [] and node.cni_dir_files() == []
 
 
 @pytest.mark.parametrize("capabilities", [False, True], ids=["cni-args-only", "runtime-config"])
@@ -423,14 +442,21 @@ def test_result_converted_to_multus_version(node: Node, multus_version: str, del
     node.assert_clean(pod)
 
 
-def test_check_fails_when_interface_is_gone(node: Node) -> None:
-    conf = node.multus(delegates=[node.bridge("brnet")])
+@pytest.mark.parametrize("gone", ["eth0", "net1"])
+def test_check_fails_when_interface_is_gone(node: Node, gone: str) -> None:
+    """CHECK covers every attached network, the annotation's too: the CHECKs that pass elsewhere in
+    this suite would fail if an interface were missing."""
+    node.write_conf("20-mvnet.conf", node.macvlan("mvnet"))
+    conf = node.multus(delegates=[node.bridge("brnet")], annotations={K8S_NETWORKS: "mvnet"})
     pod = node.pod()
     node.add(conf, pod)
-    sh("ip", "-n", pod.netns, "link", "del", "eth0")
     out = node.run("CHECK", conf, pod)
-    err = error_of(out)
-    assert "eth0" in err["msg"]
+    assert out.returncode == 0 and out.stdout.strip() == "", describe(out)
+    sh("ip", "-n", pod.netns, "link", "del", gone)
+    err = error_of(node.run("CHECK", conf, pod))
+    network = "brnet" if gone == "eth0" else "mvnet"
+    assert err["msg"].startswith(f"DelegateCheck: error invoking {network} ({gone}): "), err
+    assert f"{gone} not found" in err["msg"], err
     node.delete(conf, pod)
     node.assert_clean(pod)
 
@@ -672,7 +698,8 @@ def test_gc_of_pod_whose_netns_is_gone(node: Node) -> None:
     node.assert_clean(keep)
 
 
-def test_gc_without_valid_attachments_removes_everything(node: Node) -> None:
+def test_gc_with_an_empty_valid_list_removes_everything(node: Node) -> None:
+    """An explicit empty ``cni.dev/valid-attachments``: the runtime says no pod is valid."""
     br = node.bridge("brnet")
     conf = node.multus(cni_version="1.1.0", delegates=[br])
     pods = [node.pod(), node.pod()]
@@ -680,16 +707,185 @@ def test_gc_without_valid_attachments_removes_everything(node: Node) -> None:
         node.add(conf, p)
     out = node.run("GC", {**conf, "cni.dev/valid-attachments": []}, None, container_id="", netns="",
                    ifname="", args="")
-    assert out.returncode == 0, describe(out)
+    assert out.returncode == 0 and out.stdout.strip() == "", describe(out)
     for p in pods:
         node.assert_clean(p)
     assert node.cni_dir_files() == []
 
 
-def test_status_ok(node: Node) -> None:
-    conf = node.multus(cni_version="1.1.0", delegates=[node.bridge("brnet")])
-    out = node.run("STATUS", conf, None, container_id="", netns="", ifname="", args="")
+def _gc(node: Node, conf: dict[str, Any], valid: list[Pod] | None, key: str = "cni.dev/valid-attachments",
+        **kw: Any) -> Any:
+    gc_conf = dict(conf)
+    if valid is not None:
+        gc_conf[key] = [{"containerID": p.container_id, "ifname": "eth0"} for p in valid]
+    return node.run("GC", gc_conf, None, container_id="", netns="", ifname="", args="", **kw)
+
+
+@pytest.mark.parametrize("how", ["absent", "null"])
+def test_gc_without_valid_attachments_removes_nothing(node: Node, how: str,
+                                                      recording_plugin: Callable[[str], tuple[str, str]]) -> None:
+    """No list of valid attachments: nothing is known to be stale, so no pod is torn down and no
+    network plugin is asked to GC (it would release whatever it is not told is valid)."""
+    rec_bin, log = recording_plugin("recplug")
+    br = node.bridge("brnet")
+    node.write_conf("20-mvnet.conf", node.macvlan("mvnet"))
+    node.write_conf("30-recnet.conf", {"cniVersion": "1.1.0", "name": "recnet", "type": "recplug"})
+    conf = node.multus(cni_version="1.1.0", delegates=[br], annotations={K8S_NETWORKS: "mvnet,recnet"})
+    path = f"{rec_bin}:{CNI_BIN}"
+    pods = [node.pod(), node.pod()]
+    for p in pods:
+        node.add(conf, p, path=path)
+    before = {p.container_id: (sorted(node.links(p)), node.leases_of(p)) for p in pods}
+    files = node.cni_dir_files()
+    gc_conf = node.multus(cni_version="1.1.0", delegates=[br])
+    if how == "null":
+        gc_conf["cni.dev/valid-attachments"] = None
+    out = node.run("GC", gc_conf, None, container_id="", netns="", ifname="", args="", path=path)
     assert out.returncode == 0 and out.stdout.strip() == "", describe(out)
+    assert "no attachment is known to be stale, nothing is removed" in out.stderr
+    after = {p.container_id: (sorted(node.links(p)), node.leases_of(p)) for p in pods}
+    assert after == before
+    assert all(links == ["eth0", "lo", "net1"] and len(leases) == 2 for links, leases in after.values())
+    assert node.cni_dir_files() == files
+    assert [c["env"]["CNI_COMMAND"] for c in read_calls(log)] == ["ADD", "ADD"]
+
+    # the same request with the list: the pod left out is torn down, the networks get their GC
+    out = _gc(node, gc_conf, [pods[0]], path=path)
+    assert out.returncode == 0, describe(out)
+    node.assert_clean(pods[1])
+    assert sorted(node.links(pods[0])) == ["eth0", "lo", "net1"] and len(node.leases_of(pods[0])) == 2
+    gcs = [c for c in read_calls(log) if c["env"]["CNI_COMMAND"] == "GC"]
+    assert [c["stdin"]["cni.dev/valid-attachments"] for c in gcs] == [
+        [{"containerID": pods[0].container_id, "ifname": "net2"}]]
+    for p in pods:
+        node.delete(conf, p, path=path)
+    node.assert_clean(pods[0])
+
+
+def test_gc_reads_the_older_attachments_key(node: Node) -> None:
+    """``cni.dev/attachments`` (the name of early CNI 1.1 drafts) is the same list."""
+    conf = node.multus(cni_version="1.1.0", delegates=[node.bridge("brnet")])
+    keep, stale = node.pod(), node.pod()
+    for p in (keep, stale):
+        node.add(conf, p)
+    out = _gc(node, conf, [keep], key="cni.dev/attachments")
+    assert out.returncode == 0, describe(out)
+    node.assert_clean(stale)
+    assert node.links(keep) == ["lo", "eth0"] and len(node.leases_of(keep)) == 1
+    node.delete(conf, keep)
+    node.assert_clean(keep)
+
+
+_OUR_CACHE_KEYS = ("master", "ifname", "runtimeConfig", "cniArgs", "selection")
+
+
+@pytest.mark.parametrize("cache", ["ours", "upstream", "none"])
+def test_gc_finds_the_master_interface_of_a_stale_pod(node: Node, cache: str) -> None:
+    """A secondary named ``data1`` of a network whose name sorts first (``amv``) is never taken
+    for the cluster network's interface: the scratch cache records the master and its name, a
+    cache written by upstream (without those keys) is read through its result caches, and without
+    any scratch cache every interface comes from its own result cache."""
+    br = node.bridge("brnet")
+    master = node.host_link()
+    node.write_conf("20-amv.conf", node.macvlan("amv", master))
+    node.write_conf("21-mvauto.conf", node.macvlan("mvauto", master))
+    conf = node.multus(cni_version="1.1.0", delegates=[br], annotations={K8S_NETWORKS: "amv@data1,mvauto"})
+    keep, stale = node.pod(), node.pod()
+    for p in (keep, stale):
+        node.add(conf, p)
+        assert sorted(node.links(p)) == ["data1", "eth0", "lo", "net2"]
+    entries = node.cache(stale)
+    assert [(e["master"], e["ifname"]) for e in entries] == [(True, "eth0"), (False, "data1"), (False, "net2")]
+    if cache == "upstream":
+        node.cache_path(stale).write_text(json.dumps([{k: v for k, v in e.items() if k not in _OUR_CACHE_KEYS}
+                                                      for e in entries]))
+    elif cache == "none":
+        node.cache_path(stale).unlink()
+
+    out = _gc(node, node.multus(cni_version="1.1.0", delegates=[br]), [keep])
+    assert out.returncode == 0 and out.stdout.strip() == "", describe(out)
+    # each delegate of the stale pod got its DEL on its own interface, the cluster network last
+    dels = re.findall(r"\] Del: [^:]*:[^:]*:[^:(]+\(([^)]*)\):(\S+)$", out.stderr, re.MULTILINE)
+    assert sorted(dels) == [("amv", "data1"), ("brnet", "eth0"), ("mvauto", "net2")], out.stderr
+    if cache != "none":
+        assert dels[-1] == ("brnet", "eth0"), dels
+    node.assert_clean(stale)
+    assert sorted(node.links(keep)) == ["data1", "eth0", "lo", "net2"]
+    assert len(node.leases_of(keep)) == 3 and node.cache_path(keep).exists()
+    node.delete(conf, keep)
+    node.assert_clean(keep)
+    assert node.cni_dir_files() == []
+
+
+def _status(node: Node, conf: dict[str, Any], **kw: Any) -> Any:
+    return node.run("STATUS", conf, None, container_id="", netns="", ifname="", args="", **kw)
+
+
+def test_status_ok(node: Node, recording_plugin: Callable[[str], tuple[str, str]]) -> None:
+    """A 1.1.0 cluster network whose plugins all answer STATUS: multus is ready, and said so only
+    after asking each of them (here the installed ``passthru``, then a recording plugin)."""
+    passthru = installed_passthru()
+    assert passthru is not None, "multus ships no `passthru` executable"
+    rec_bin, log = recording_plugin("recplug")
+    (Path(rec_bin) / "passthru").symlink_to(passthru)
+    cluster = node.write_conf("10-ready.conflist", {"cniVersion": "1.1.0", "name": "ready",
+                                                    "plugins": [{"type": "passthru"}, {"type": "recplug"}]},
+                              node.tmp / "cluster.d")
+    out = _status(node, node.multus(cni_version="1.1.0", clusterNetwork=str(cluster)), path=rec_bin)
+    assert out.returncode == 0 and out.stdout.strip() == "", describe(out)
+    calls = read_calls(log)
+    assert [(c["env"]["CNI_COMMAND"], c["stdin"]["name"], c["stdin"]["cniVersion"]) for c in calls] == [
+        ("STATUS", "ready", "1.1.0")]
+
+
+@pytest.mark.parametrize(("code", "msg"), [(50, "the cluster network agent is not running"),
+                                           (51, "no route to the service network yet")])
+def test_status_fails_when_the_cluster_network_reports_failure(node: Node, code: int, msg: str) -> None:
+    """The cluster network's plugin says it cannot serve ADDs: STATUS fails with its code and message."""
+    node.fake_plugin("notready", f"""cat >/dev/null
+[ "$CNI_COMMAND" = STATUS ] && {{ printf '{{"cniVersion":"1.1.0","code":{code},"msg":"{msg}"}}'; exit 1; }}
+exit 0
+""")
+    conf = node.multus(cni_version="1.1.0", delegates=[{"cniVersion": "1.1.0", "name": "cluster",
+                                                         "type": "notready"}])
+    err = error_of(_status(node, conf))
+    assert err["code"] == code and msg in err["msg"], err
+
+
+def test_status_fails_with_the_real_plugins_own_error(node: Node) -> None:
+    """Debian's bridge predates STATUS: given a 1.1.0 cluster network it refuses the call, and
+    STATUS reports that refusal, code and message, instead of declaring the node ready."""
+    br = node.bridge("brnet", cni_version="1.1.0")
+    p = subprocess.run([f"{CNI_BIN}/bridge"], input=json.dumps(br).encode(), capture_output=True, timeout=60,
+                       check=False, env={"CNI_COMMAND": "STATUS", "CNI_PATH": CNI_BIN, "PATH": os.environ["PATH"]})
+    assert p.returncode == 1, p
+    plugin_error = json.loads(p.stdout)
+    err = error_of(_status(node, node.multus(cni_version="1.1.0", delegates=[br])))
+    assert err["code"] == plugin_error["code"] and plugin_error["msg"] in err["msg"], (err, plugin_error)
+
+
+@pytest.mark.apiserver
+def test_status_of_a_cluster_network_nad_with_an_empty_spec(
+        node: Node, kube_client: Any, kube_namespace: str, kube_multus_kubeconfig: Path,
+        recording_plugin: Callable[[str], tuple[str, str]]) -> None:
+    """``clusterNetwork`` names a NAD without a spec: STATUS resolves it to the file of that name in
+    confDir, as ADD does, and hands the plugin that file's configuration."""
+    from kubernetes import client
+
+    rec_bin, log = recording_plugin("recplug")
+    body = {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+            "metadata": {"name": "cbr0"}, "spec": {}}
+    client.CustomObjectsApi(kube_client).create_namespaced_custom_object(
+        "k8s.cni.cncf.io", "v1", kube_namespace, "network-attachment-definitions", body)
+    node.write_conf("10-other.conf", {"cniVersion": "1.1.0", "name": "other", "type": "recplug", "which": "other"})
+    node.write_conf("20-cbr0.conf", {"cniVersion": "1.1.0", "name": "cbr0", "type": "recplug", "which": "file"})
+    conf = node.multus(cni_version="1.1.0", clusterNetwork="cbr0", multusNamespace=kube_namespace,
+                       kubeconfig=str(kube_multus_kubeconfig))
+    out = _status(node, conf, path=rec_bin)
+    assert out.returncode == 0 and out.stdout.strip() == "", describe(out)
+    calls = read_calls(log)
+    assert [(c["env"]["CNI_COMMAND"], c["stdin"].get("name"), c["stdin"].get("which")) for c in calls] == [
+        ("STATUS", "cbr0", "file")]
 
 
 def test_status_asks_the_cluster_network(node: Node, recording_plugin: Callable[[str], tuple[str, str]]) -> None:

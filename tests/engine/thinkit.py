@@ -34,15 +34,16 @@ PODS_ANNOTATIONS = "io.kubernetes.cri.pod-annotations"
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
 REAL_PLUGINS = ("bridge", "host-local", "macvlan", "static", "tuning")
 
-# One /24 per network of every test, all inside 10.250.0.0/16 (the lab's range).
-_third_octet = itertools.count(1)
+# One /24 per network, all inside 10.250.0.0/16 (the lab's range): 10.250.1.0 to 10.250.249.0, in
+# turn. A test removes its bridges, veths and pods when it ends, so a subnet is only ever in use
+# by one test; after the last one the sequence starts again (a session runs more networks than
+# there are /24s). 10.250.250-254 stay free for the fixed addresses some tests use.
+_SUBNETS = 249
+_third_octet = itertools.count(0)
 
 
 def next_subnet() -> str:
-    n = next(_third_octet)
-    if n > 254:
-        raise RuntimeError("out of lab subnets")
-    return f"10.250.{n}.0/24"
+    return f"10.250.{next(_third_octet) % _SUBNETS + 1}.0/24"
 
 
 def short_id(prefix: str, length: int = 6) -> str:
@@ -272,33 +273,6 @@ class Node:
 
 def b64json(data: Any) -> str:
     return base64.b64encode(json.dumps(data).encode()).decode()
-
-
-@contextlib.contextmanager
-def mounted_tmpfs(target: Path, size: str = "16k") -> Iterator[Path]:
-    target.mkdir(parents=True, exist_ok=True)
-    sh("mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(target))
-    try:
-        yield target
-    finally:
-        sh("umount", "-l", str(target), check=False)
-
-
-def fill(directory: Path, leave_pages: int = 0) -> None:
-    """Fill the filesystem of ``directory`` with 4 KiB files, then free ``leave_pages`` of them."""
-    made = []
-    for i in itertools.count():
-        p = directory / f"filler-{i}"
-        try:
-            with open(p, "wb") as f:
-                f.write(b"\0" * 4096)
-            made.append(p)
-        except OSError:
-            with contextlib.suppress(OSError):
-                p.unlink()
-            break
-    for p in made[:leave_pages]:
-        p.unlink()
 
 
 def make_node(tmp_path: Path, pod_netns: Callable[..., str]) -> Iterator[Node]:

@@ -9,8 +9,9 @@ The CNI checks run ``python -m multus.cli.thin`` from the scratch venv as a runt
 recording CNI plugin as every delegate, and pass the pod annotations the way containerd does
 (``runtimeConfig["io.kubernetes.cri.pod-annotations"]``), so no Kubernetes API is involved.
 
-``examples/multus-example-source/tests/test_discovery.py`` collects these same tests when the
-example is tested on its own.
+The example's own test suite (``examples/multus-example-source/tests``, a template for plugin
+authors) is run here too, from the scratch venv where the example is installed, with nothing but
+the pytest plugin multus installs.
 """
 
 from __future__ import annotations
@@ -321,3 +322,21 @@ def test_an_enabled_plugin_that_is_not_installed_fails_the_request(
     assert err["code"] == 101
     assert "['no-such-plugin']" in err["msg"] and "not installed" in err["msg"]  # only the missing one
     assert calls(log) == []
+
+
+# --- the example's own tests, standing alone ------------------------------------------------
+
+def test_the_examples_own_tests_pass_where_it_is_installed(example_venv: ScratchVenv, tmp_path: Path) -> None:
+    """The template suite runs with the example installed and multus' pytest plugin: no conftest,
+    no path tricks, nothing of this repository's tests."""
+    tests = tmp_path / "example-tests"
+    shutil.copytree(EXAMPLE / "tests", tests, ignore=shutil.ignore_patterns("__pycache__"))
+    p = subprocess.run([str(example_venv.python), "-m", "pytest", "--multus-lab", "-q", "-rs", "-p", "no:cacheprovider",
+                        "--rootdir", str(tmp_path), str(tests)], check=False, capture_output=True, text=True,
+                       env=clean_env(), timeout=600, cwd=tmp_path)
+    summary = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
+    assert p.returncode == 0, p.stdout + p.stderr
+    passed = re.search(r"(\d+) passed", summary)
+    assert passed and int(passed.group(1)) >= 10, p.stdout
+    if os.geteuid() == 0:
+        assert "skipped" not in summary, p.stdout  # as root every check runs, the CNI ones included

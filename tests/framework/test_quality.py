@@ -28,3 +28,12 @@ def test_ruff() -> None:
     p = subprocess.run([*tool("ruff"), "check", "src", "plugins", "tests", "benchmarks", "scripts", "examples"],
                        cwd=ROOT, capture_output=True, text=True, check=False)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_no_assert_for_runtime_checks() -> None:
+    """``python -O`` drops asserts: production code (src/, plugins/) checks with ``if`` and raises a
+    CNIError. multus.testing is exempt: its asserts are the test assertions of pytest fixtures."""
+    p = subprocess.run([*tool("ruff"), "check", "--select", "S101", "--extend-exclude", "src/multus/testing",
+                        "src", "plugins"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "All checks passed" in p.stdout, p.stdout

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from thickkit import SHIM, Node, describe, error_of
+from thickkit import SHIM, SHIM_SOURCE, SYSTEM_PYTHON, Node, describe, error_of
 
 from multus.cni import result as cni_result
 from multus.testing.invoke import cni_env, invoke
@@ -58,16 +58,18 @@ class FakeDaemon:
     """A unix-socket HTTP server answering ``/cni`` with a canned reply; records the requests."""
 
     def __init__(self, socket_dir: Path, status: int = 200, body: bytes = b"",
-                 content_type: str = "application/json") -> None:
+                 content_type: str = "application/json", ready_status: int = 200) -> None:
         self.socket_dir = socket_dir
         self.requests: list[dict[str, Any]] = []
+        self.gets: list[str] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
-                self._reply(200, b"")
+                fake.gets.append(self.path)
+                self._reply(ready_status if self.path == "/readyz" else 200, b"")
 
             def do_POST(self) -> None:
                 data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -154,16 +156,51 @@ def test_plain_text_errors_are_wrapped_like_upstream(fake_daemon: Callable[..., 
     err = error_of(out)
     assert err["code"] == 999 and err["cniVersion"] == "0.3.1"
     assert err["msg"].startswith("CmdAdd (shim): CNI request failed with status 400: 'boom\n': StdinData: {")
-    # DEL swallows it, but says so on stderr
+    # a DEL the daemon could not do fails too: the runtime calls it again
     out = run_shim("DEL", conf)
-    assert out.returncode == 0 and out.stdout == "" and "CmdDel (shim): CNI request failed" in out.stderr
+    err = error_of(out)
+    assert err["code"] == 999 and err["msg"].startswith("CmdDel (shim): CNI request failed with status 400: 'boom")
+    assert "CmdDel (shim): CNI request failed" in out.stderr
 
 
-def test_del_posts_once_and_checks_health(fake_daemon: Callable[..., FakeDaemon]) -> None:
+def test_del_posts_once_without_a_health_check(fake_daemon: Callable[..., FakeDaemon]) -> None:
     fake = fake_daemon()
     out = run_shim("DEL", shim_conf(str(fake.socket_dir)), netns="")
     assert out.returncode == 0 and out.stdout == "", describe(out)
     assert [r["env"]["CNI_COMMAND"] for r in fake.requests] == ["DEL"]
+    assert fake.gets == []
+
+
+def test_readyz_404_falls_back_to_healthz(fake_daemon: Callable[..., FakeDaemon]) -> None:
+    # upstream's v4.3.0 daemon serves /healthz only
+    fake = fake_daemon(body=json.dumps({"Result": RESULT_100}).encode(), ready_status=404)
+    t0 = time.monotonic()
+    out = run_shim("ADD", shim_conf(str(fake.socket_dir)), extra={"MULTUS_SHIM_READY_TIMEOUT": "20"})
+    assert out.returncode == 0 and out.json["ips"][0]["address"] == "10.250.77.5/27", describe(out)
+    assert time.monotonic() - t0 < 10
+    assert fake.gets == ["/readyz", "/healthz"]
+    # a daemon that is not ready (500) is waited for, not skipped
+    busy = fake_daemon(ready_status=500)
+    out = run_shim("ADD", shim_conf(str(busy.socket_dir)), extra={"MULTUS_SHIM_READY_TIMEOUT": "0.3"})
+    assert "timed out after 0.3 s: /readyz answered 500" in error_of(out)["msg"]
+    assert busy.requests == [] and "/healthz" not in busy.gets
+
+
+def test_connection_errors_are_retried_until_the_daemon_listens(tmp_path: Path) -> None:
+    sock_dir = tmp_path / "late"
+    fakes: list[FakeDaemon] = []
+    timer = threading.Timer(0.8, lambda: fakes.append(FakeDaemon(sock_dir)))
+    timer.start()
+    try:
+        t0 = time.monotonic()
+        out = run_shim("DEL", shim_conf(str(sock_dir)), extra={"MULTUS_SHIM_READY_TIMEOUT": "20"})
+        assert out.returncode == 0 and out.stdout == "", describe(out)
+        assert 0.7 < time.monotonic() - t0 < 10
+        assert [r["env"]["CNI_COMMAND"] for r in fakes[0].requests] == ["DEL"]
+    finally:
+        timer.join()
+        for f in fakes:
+            f.close()
 
 
 # ------------------------------------------------------------------------------------ no daemon
@@ -186,11 +223,14 @@ def test_daemon_down_add_fails_clearly_del_succeeds(tmp_path: Path) -> None:
     out = run_shim("CHECK", shim_conf(str(sock_dir), daemonReadyTimeout=0.2))
     assert error_of(out)["msg"].startswith("CmdCheck (shim): failed waiting")
 
-    out = run_shim("DEL", conf)
+    # DEL: the thin multus (importable here) deletes from the cache; nothing is cached
+    cni_dir = tmp_path / "cni"
+    t0 = time.monotonic()
+    out = run_shim("DEL", shim_conf(str(sock_dir), cniDir=str(cni_dir)), extra={"MULTUS_SHIM_READY_TIMEOUT": "0.5"})
     assert out.returncode == 0 and out.stdout == "", describe(out)
+    assert 0.4 < time.monotonic() - t0 < 30
     assert "CmdDel (shim): the multus daemon is not reachable" in out.stderr
-    out = run_shim("DEL", shim_conf(str(sock_dir), logToStderr=False))
-    assert out.returncode == 0 and out.stderr == ""
+    assert "-m multus.cli.thin" in out.stderr
 
 
 def test_socket_without_server_is_connection_refused(tmp_path: Path) -> None:
@@ -296,3 +336,158 @@ def test_client_json_errors_in_a_fresh_interpreter() -> None:
             "try:\n    client.loads('{nope')\nexcept ValueError as e:\n    print(type(e).__name__)\n")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False)
     assert (p.returncode, p.stdout.strip()) == (0, "JSONDecodeError"), p.stderr
+
+
+# ------------------------------------------------------------------------------------ one file, the node's python3
+
+SHIM_ONLY_IMPORTS = {"__future__", "binascii", "_json", "_socket"}
+"""Everything the shim imports beyond what the interpreter itself loads at start-up."""
+
+
+@pytest.fixture
+def standalone_shim(tmp_path: Path) -> list[str]:
+    """``multus-shim`` copied alone into an empty bin directory, run by its own shebang."""
+    if not os.access(SYSTEM_PYTHON, os.X_OK):
+        pytest.skip(f"{SYSTEM_PYTHON} not found")
+    bin_dir = tmp_path / "opt-cni-bin"
+    bin_dir.mkdir()
+    target = bin_dir / "multus-shim"
+    target.write_bytes(SHIM_SOURCE.read_bytes())
+    target.chmod(0o755)
+    assert target.read_text().splitlines()[0] == f"#!{SYSTEM_PYTHON} -IS"
+    return [str(target)]
+
+
+def run_standalone(shim: list[str], command: str, conf: Any, extra: dict[str, str] | None = None) -> Any:
+    env = cni_env(command, container_id="cid1", netns="/run/netns/x", ifname="eth0",
+                  args="K8S_POD_NAMESPACE=default;K8S_POD_NAME=p1", extra=extra)
+    # the node's environment: nothing that would let the node's python find the package
+    env = {k: v for k, v in env.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    return invoke(shim, env, conf, timeout=60)
+
+
+def test_standalone_file_runs_with_the_node_python(standalone_shim: list[str],
+                                                   fake_daemon: Callable[..., FakeDaemon]) -> None:
+    out = run_standalone(standalone_shim, "VERSION", b"")
+    assert out.returncode == 0 and out.json["supportedVersions"][-1] == "1.1.0", describe(out)
+    fake = fake_daemon(body=json.dumps({"Result": RESULT_100}).encode())
+    for version in ("0.3.1", "1.0.0"):
+        out = run_standalone(standalone_shim, "ADD", shim_conf(str(fake.socket_dir), version))
+        assert out.returncode == 0, describe(out)
+        assert out.json == cni_result.convert_result(RESULT_100, version)
+    out = run_standalone(standalone_shim, "DEL", shim_conf(str(fake.socket_dir)))
+    assert out.returncode == 0 and out.stdout == "", describe(out)
+    assert [r["env"]["CNI_COMMAND"] for r in fake.requests] == ["ADD", "ADD", "DEL"]
+
+
+def test_standalone_del_without_daemon_or_multus_is_try_again_later(standalone_shim: list[str],
+                                                                   tmp_path: Path) -> None:
+    # the node's python3 -I -S cannot import multus: nothing can delete, so the runtime must retry
+    conf = shim_conf(str(tmp_path / "gone"), "0.4.0", cniDir=str(tmp_path / "cni"))
+    out = run_standalone(standalone_shim, "DEL", conf, extra={"MULTUS_SHIM_READY_TIMEOUT": "0.3"})
+    err = error_of(out)
+    assert err["code"] == 11 and err["cniVersion"] == "0.4.0", err
+    assert err["msg"].startswith("CmdDel (shim): the multus daemon is not reachable")
+    assert "connect: no such file or directory" in err["msg"]
+    # thinMultus names a thin plugin to use instead: it gets the shim's env and stdin
+    thin = tmp_path / "thin-multus"
+    record = tmp_path / "thin.record"
+    thin.write_text(f"#!/bin/sh\n{{ echo \"$CNI_COMMAND $CNI_CONTAINERID\"; cat; }} > {record}\n")
+    thin.chmod(0o755)
+    out = run_standalone(standalone_shim, "DEL", {**conf, "thinMultus": str(thin)},
+                         extra={"MULTUS_SHIM_READY_TIMEOUT": "0.3"})
+    assert out.returncode == 0 and out.stdout == "", describe(out)
+    first, rest = record.read_text().split("\n", 1)
+    assert first == "DEL cid1" and json.loads(rest)["thinMultus"] == str(thin)
+
+
+def test_shim_imports_only_what_it_needs(standalone_shim: list[str], fake_daemon: Callable[..., FakeDaemon]) -> None:
+    def imported(cmd: list[str], stdin: bytes, env: dict[str, str]) -> set[str]:
+        p = subprocess.run(cmd, input=stdin, env=env, capture_output=True, timeout=60, check=False)
+        assert p.returncode == 0, p
+        return {line.split("|")[-1].strip() for line in p.stderr.decode().splitlines()
+                if line.startswith("import time:") and "imported package" not in line} - {"package"}
+
+    fake = fake_daemon(body=json.dumps({"Result": RESULT_100}).encode())
+    base = imported([SYSTEM_PYTHON, "-I", "-S", "-X", "importtime", "-c", "pass"], b"", {})
+    env = cni_env("ADD", container_id="cid1", netns="/run/netns/x", ifname="eth0",
+                  args="K8S_POD_NAMESPACE=default;K8S_POD_NAME=p1")
+    conf = json.dumps(shim_conf(str(fake.socket_dir), "0.3.1")).encode()
+    shim = imported([SYSTEM_PYTHON, "-I", "-S", "-X", "importtime", *standalone_shim], conf, env)
+    assert shim - base == SHIM_ONLY_IMPORTS
+
+
+def test_shim_runs_on_python_3_8() -> None:
+    vermin = Path(sys.executable).parent / "vermin"
+    if not os.access(vermin, os.X_OK):
+        pytest.skip("vermin is not installed (pip install '.[test]')")
+    p = subprocess.run([str(vermin), "--no-tips", "--violations", "-t=3.8-", str(SHIM_SOURCE)],
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    p = subprocess.run([str(vermin), "--no-tips", str(SHIM_SOURCE)], capture_output=True, text=True, timeout=120,
+                       check=False)
+    line = next(x for x in p.stdout.splitlines() if x.startswith("Minimum required versions:"))
+    minimum = tuple(int(n) for n in line.split(":")[1].strip().split(".")[:2])
+    assert minimum <= (3, 8), line
+
+
+def test_a_full_listen_backlog_is_retried(tmp_path: Path) -> None:
+    """EAGAIN on connect (the daemon's backlog is full during a burst) is not a lost DEL."""
+    import socket
+
+    sock_dir = tmp_path / "busy"
+    sock_dir.mkdir()
+    path = client.socket_path(str(sock_dir))
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(0)
+    hogs = []
+    while True:  # fill the backlog until the kernel says EAGAIN
+        h = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        h.setblocking(False)
+        try:
+            h.connect(path)
+        except BlockingIOError:
+            h.close()
+            break
+        hogs.append(h)
+    assert hogs
+    received: list[str] = []
+
+    def serve_later() -> None:
+        time.sleep(1.0)
+        for h in hogs:
+            h.close()
+        server.settimeout(10)
+        while not received:
+            conn, _ = server.accept()
+            conn.settimeout(2)
+            data = b""
+            try:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                if data:
+                    head, _, body = data.partition(b"\r\n\r\n")
+                    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                      if line.lower().startswith(b"content-length")))
+                    while len(body) < length:
+                        body += conn.recv(65536)
+                    received.append(json.loads(body)["env"]["CNI_COMMAND"])
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            finally:
+                conn.close()
+
+    t = threading.Thread(target=serve_later)
+    t.start()
+    try:
+        t0 = time.monotonic()
+        out = run_shim("DEL", shim_conf(str(sock_dir)), extra={"MULTUS_SHIM_READY_TIMEOUT": "20"})
+        elapsed = time.monotonic() - t0
+    finally:
+        t.join(30)
+        server.close()
+    assert out.returncode == 0 and out.stdout == "", describe(out)
+    assert received == ["DEL"] and elapsed > 0.9

@@ -228,6 +228,10 @@ def test_version_flag() -> None:
     ('{"metricsPort": "9091"}', "metricsPort: expected an integer"),
     ('{"logToStderr": "yes"}', "logToStderr: expected a bool"),
     ('{"cniDir": ""}', "cniDir must not be empty"),
+    ('{"allowedUIDs": [0, "root"]}', "allowedUIDs: expected an array of non-negative integers"),
+    ('{"requestTimeout": 0}', "requestTimeout: must be a positive number"),
+    ('{"plugins": ["no-such-multus-plugin"]}',
+     "refusing to start: plugins: enabled multus plugin(s) ['no-such-multus-plugin'] are not installed"),
 ])
 def test_bad_daemon_config_exits_1(node: Node, content: str | None, message: str) -> None:
     path = node.tmp / "daemon-config.json"
@@ -267,17 +271,39 @@ def test_socket_path_that_is_not_a_socket_is_refused(node: Node) -> None:
     assert Path(daemon.socket_path).read_text() == "not a socket"
 
 
-def test_connection_limit(node: Node) -> None:
-    daemon = node.daemon({"connectionLimit": 1})
-    # a connection that sends nothing holds the only slot
-    hog = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    hog.connect(daemon.socket_path)
-    try:
-        time.sleep(0.3)
-        with pytest.raises(client.TransportError, match="timeout"):
-            client.request(daemon.socket_path, "GET", client.HEALTH_ENDPOINT, timeout=1.0)
-        hog.sendall(b"GET /healthz HTTP/1.1\r\nHost: dummy\r\n\r\n")
-        assert hog.recv(100).startswith(b"HTTP/1.1 200")
-    finally:
-        hog.close()
-    assert client.healthy(daemon.socket_path) is None
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_metrics_time_requests_and_delegates(node: Node) -> None:
+    port = free_port()
+    daemon = node.daemon({"metricsPort": port})
+    br = node.bridge()
+    conf = node.shim_conf(daemon, delegates=[br])
+    pod = node.pod()
+    node.add(conf, pod)
+    node.delete(conf, pod)
+    bad = node.shim("ADD", node.shim_conf(daemon, delegates=[{"cniVersion": "1.0.0", "name": "x", "type": "nope"}]),
+                    node.pod())
+    assert bad.returncode == 1
+    m = scrape(port)
+    assert m[("multus_server_request_duration_seconds_count", (("command", "ADD"), ("result", "ok")))] == 1
+    assert m[("multus_server_request_duration_seconds_count", (("command", "DEL"), ("result", "ok")))] == 1
+    assert m[("multus_server_request_duration_seconds_count", (("command", "ADD"), ("result", "error")))] == 1
+    assert m[("multus_delegate_duration_seconds_count", (("command", "ADD"), ("type", "bridge")))] == 1
+    assert m[("multus_delegate_duration_seconds_count", (("command", "DEL"), ("type", "bridge")))] == 1
+    # the bridge's own time is part of the ADD's
+    add_sum = m[("multus_server_request_duration_seconds_sum", (("command", "ADD"), ("result", "ok")))]
+    assert 0 < m[("multus_delegate_duration_seconds_sum", (("command", "ADD"), ("type", "bridge")))] < add_sum
+    assert m[("multus_server_queue_wait_seconds_count", ())] == 3
+    assert m[("multus_server_queue_depth", ())] == 0 and m[("multus_server_requests_in_flight", ())] == 0
+    assert m[("multus_server_open_connections", ())] == 0
+    assert m[("multus_server_request_total", (("code", "200"), ("handler", "/cni"), ("method", "post")))] == 2
+    # the default registry: the process series, and whatever a plugin in the daemon registers there
+    assert m[("process_resident_memory_bytes", ())] > 10 * 1024 * 1024

@@ -13,11 +13,13 @@ import signal
 import stat
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
-from thickkit import CNI_BIN, NETWORKS, Node, Pod, describe, gateway, in_subnet
+from thickkit import CNI_BIN, NETWORKS, Node, Pod, describe, error_of, gateway, in_subnet
 
+from multus.testing.recorder import read_calls
 from multus.thick import client
 
 pytestmark = pytest.mark.root
@@ -226,10 +228,11 @@ def test_sigterm_lets_the_request_in_flight_finish(node: Node) -> None:
     assert node.links(pod) == ["eth0", "lo"]
     assert daemon.wait(20) == 0, daemon.logs()
     assert not os.path.exists(daemon.socket_path)
-    # the daemon is gone: DEL still succeeds (and says why nothing happened)
-    out = node.shim("DEL", conf, pod)
-    assert out.returncode == 0 and "CmdDel (shim)" in out.stderr, describe(out)
-    # a new daemon cleans up
+    # the daemon is gone: the shim's DEL falls back to the thin plugin's, from the cache
+    out = node.shim("DEL", conf, pod, extra={"MULTUS_SHIM_READY_TIMEOUT": "0.5"})
+    assert out.returncode == 0 and "CmdDel (shim): the multus daemon is not reachable" in out.stderr, describe(out)
+    node.assert_clean(pod)
+    # a new daemon: a second DEL finds nothing left and succeeds
     daemon.start()
     node.delete(conf, pod)
     node.assert_clean(pod)
@@ -251,15 +254,44 @@ def test_pod_fields_are_required_for_add_but_not_for_del(node: Node) -> None:
     node.assert_clean(pod)
 
 
-def test_gc_and_status_go_through_the_daemon(node: Node) -> None:
+def test_gc_and_status_go_through_the_daemon(node: Node, recording_plugin: Any) -> None:
+    """GC through shim and daemon: the pod the runtime still lists keeps its interfaces and leases,
+    the stale one is torn down. STATUS asks the cluster network's plugin, and fails with its error."""
     daemon = node.daemon()
-    br = node.bridge()
-    conf = node.shim_conf(daemon, cni_version="1.1.0", delegates=[br])
-    pod = node.pod()
-    node.add(conf, pod)
-    for verb in ("STATUS", "GC"):
-        out = node.shim(verb, conf)
-        assert out.returncode == 0 and out.stdout.strip() == "", describe(out)
-        assert f"{verb} finished CNI request" in daemon.logs()
-    node.delete(conf, pod)
-    node.assert_clean(pod)
+    br, mv = node.bridge(), node.macvlan("mv-gc")
+    node.write_conf("20-mv.conf", mv)
+    conf = node.shim_conf(daemon, cni_version="1.1.0", delegates=[br], annotations={NETWORKS: "mv-gc"})
+    keep, stale = node.pod(), node.pod()
+    for p in (keep, stale):
+        node.add(conf, p)
+        assert node.links(p) == ["eth0", "lo", "net1"] and len(node.leases_of(p)) == 2
+
+    gc_conf = {**node.shim_conf(daemon, cni_version="1.1.0", delegates=[br]),
+               "cni.dev/valid-attachments": [{"containerID": keep.container_id, "ifname": "eth0"},
+                                             {"containerID": keep.container_id, "ifname": "net1"}]}
+    out = node.shim("GC", gc_conf)
+    assert out.returncode == 0 and out.stdout.strip() == "", describe(out)
+    assert "GC finished CNI request" in daemon.logs()
+    node.assert_clean(stale)
+    assert [f for f in os.listdir(node.cni_dir / "results") if stale.container_id in f] == []
+    assert node.links(keep) == ["eth0", "lo", "net1"] and len(node.leases_of(keep)) == 2
+    assert (node.cni_dir / keep.container_id).exists()
+
+    rec_bin, log = recording_plugin("recplug")
+    (Path(rec_bin) / "notready").write_text(
+        '#!/bin/sh\ncat >/dev/null\nprintf \'{"cniVersion":"1.1.0","code":50,"msg":"agent down"}\'\nexit 1\n')
+    (Path(rec_bin) / "notready").chmod(0o755)
+    for plugin in ("recplug", "notready"):
+        status_conf = node.shim_conf(daemon, cni_version="1.1.0", binDir=rec_bin,
+                                     delegates=[{"cniVersion": "1.1.0", "name": "cluster", "type": plugin}])
+        out = node.shim("STATUS", status_conf)
+        if plugin == "recplug":
+            assert out.returncode == 0 and out.stdout.strip() == "", describe(out)
+            assert [(c["env"]["CNI_COMMAND"], c["stdin"]["name"]) for c in read_calls(log)] == [("STATUS", "cluster")]
+        else:
+            err = error_of(out)
+            assert err["code"] == 50 and "agent down" in err["msg"], err
+    assert "STATUS finished CNI request" in daemon.logs()
+
+    node.delete(conf, keep)
+    node.assert_clean(keep)

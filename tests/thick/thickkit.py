@@ -3,7 +3,8 @@ runtime runs a CNI plugin, with Debian's reference plugins in lab network namesp
 
 The test session runs inside the lab's host namespace (``--multus-lab``, on by default), so the
 daemon, its delegates, bridges and veth masters live there; pods are ``pod_netns`` namespaces.
-Addresses: /27 subnets of 10.250.70.0 - 10.250.79.255 only. The socket dir, cniDir, confDir and
+Addresses: /27 subnets of 10.250.70.0 - 10.250.77.255, and the /24s 10.250.78.0 and 10.250.79.0
+for bursts of pods, only. The socket dir, cniDir, confDir and
 host-local dataDir are under the test's ``tmp_path``.
 """
 
@@ -41,10 +42,14 @@ def executable(name: str, module: str) -> list[str]:
 
 
 SHIM = executable("multus-shim", "multus.cli.shim")
+SYSTEM_PYTHON = "/usr/bin/python3"
+SHIM_SOURCE = Path(client.__file__).resolve().parent.parent / "cli" / "shim.py"
+"""The shim as one file (what is copied into /opt/cni/bin)."""
 DAEMON = executable("multus-daemon", "multus.cli.daemon")
 
-# /27s of 10.250.70.0 - 10.250.79.255: 80 subnets for the whole session
-_subnets = (f"10.250.{third}.{fourth}/27" for third in range(70, 80) for fourth in range(0, 256, 32))
+# /27s of 10.250.70.0 - 10.250.77.255: 64 subnets for the whole session; two /24s for bursts
+_subnets = (f"10.250.{third}.{fourth}/27" for third in range(70, 78) for fourth in range(0, 256, 32))
+BURST_SUBNETS = ("10.250.78.0/24", "10.250.79.0/24")
 
 
 def next_subnet() -> str:
@@ -189,6 +194,7 @@ class Node:
         self._make_netns = make_netns
         self.host_links: list[str] = []
         self.daemons: list[Daemon] = []
+        self.shim_cmd: list[str] = SHIM
 
     # daemon
     def daemon(self, config: Mapping[str, Any] | None = None, start: bool = True, name: str = "daemon") -> Daemon:
@@ -214,6 +220,16 @@ class Node:
         for name in self.host_links:
             sh("ip", "link", "del", name, check=False)
 
+    def standalone_shim(self) -> list[str]:
+        """``multus-shim`` copied alone into a bin directory, run by the node's ``python3 -I -S``
+        (its shebang): what a node runs, and the cheapest start-up for bursts."""
+        target = self.tmp / "opt-cni-bin" / "multus-shim"
+        if not target.exists():
+            target.parent.mkdir(exist_ok=True)
+            target.write_bytes(SHIM_SOURCE.read_bytes())
+            target.chmod(0o755)
+        return [SYSTEM_PYTHON, "-I", "-S", str(target)]
+
     # pods
     def pod(self, namespace: str = "default") -> Pod:
         cid = uuid.uuid4().hex
@@ -226,11 +242,43 @@ class Node:
             ipam["routes"] = [{"dst": "0.0.0.0/0"}]
         return ipam
 
-    def bridge(self, name: str = "brnet", cni_version: str = "1.0.0") -> dict[str, Any]:
+    def bridge(self, name: str = "brnet", cni_version: str = "1.0.0", subnet: str | None = None) -> dict[str, Any]:
         br = short_id("tkb")
         self.host_links.append(br)
         return {"cniVersion": cni_version, "name": name, "type": "bridge", "bridge": br, "isGateway": True,
-                "ipam": self.ipam()}
+                "ipam": self.ipam(subnet)}
+
+    def bridge_ports(self, bridge: str) -> list[str]:
+        """The links enslaved to a bridge of the lab host namespace (a pod's veth host ends)."""
+        out = sh("ip", "-o", "link", "show", "master", bridge, check=False).stdout
+        return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if line.strip()]
+
+    def leases(self) -> list[str]:
+        """Every host-local lease file (the reservation files, not its bookkeeping)."""
+        return sorted(os.path.join(root, f) for root, _dirs, files in os.walk(self.ipam_dir) for f in files
+                      if not f.startswith(("last_reserved_ip", "lock")))
+
+    def cache_files(self) -> list[str]:
+        return sorted(os.path.join(root, f) for root, _dirs, files in os.walk(self.cni_dir) for f in files)
+
+    def many(self, verb: str, conf: Mapping[str, Any], pods: list[Pod], timeout: float = 180,
+             **kw: Any) -> dict[int, CniOutcome]:
+        """The same verb for every pod at once, one thread (and shim process) per pod."""
+        import threading
+
+        out: dict[int, CniOutcome] = {}
+        start = threading.Barrier(len(pods))
+
+        def one(i: int) -> None:
+            start.wait()
+            out[i] = self.shim(verb, conf, pods[i], timeout=timeout, **kw)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(pods))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout + 30)
+        return out
 
     def macvlan(self, name: str, cni_version: str = "1.0.0") -> dict[str, Any]:
         return {"cniVersion": cni_version, "name": name, "type": "macvlan", "master": self.host_link(),
@@ -262,7 +310,8 @@ class Node:
 
     def shim(self, command: str, conf: Mapping[str, Any] | bytes, pod: Pod | None = None, timeout: float = 120,
              **kw: Any) -> CniOutcome:
-        return invoke(SHIM, self.env(command, pod, **kw), conf if isinstance(conf, bytes) else dict(conf), timeout)
+        return invoke(self.shim_cmd, self.env(command, pod, **kw), conf if isinstance(conf, bytes) else dict(conf),
+                      timeout)
 
     def add(self, conf: Mapping[str, Any], pod: Pod, **kw: Any) -> dict[str, Any]:
         out = self.shim("ADD", conf, pod, **kw)

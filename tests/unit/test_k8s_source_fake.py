@@ -44,7 +44,8 @@ class FakeClient(kube.KubeClient):
             raise self.fail
         return self.nads.get((namespace, name))
 
-    def patch_pod_status_annotation(self, namespace: str, name: str, key: str, value: str, uid: str = "") -> bool:
+    def patch_pod_status_annotation(self, namespace: str, name: str, key: str, value: str, uid: str = "",
+                                    budget: float | None = None) -> bool:
         self.patches.append((namespace, name, key, value, uid))
         if self.fail:
             raise self.fail
@@ -547,3 +548,81 @@ def test_missing_kubeconfig_is_a_config_error() -> None:
     with pytest.raises(CNIError) as e:
         c.get_pod("app", "p1")
     assert e.value.code == INVALID_CONFIG and "/nonexistent/kubeconfig" in e.value.msg
+
+
+def test_in_the_daemon_status_and_events_go_to_the_writer_and_do_not_fail_the_add(fake: FakeClient) -> None:
+    import threading
+
+    from multus_k8s import writer as writes
+
+    fake.add_pod("app", "p1")
+    ctx = make_ctx(fake)
+    api_pod(ctx)
+    w = writes.Writer(workers=1, attempts=2, backoff=(0.01, 0.01))
+    gate = threading.Event()
+    original = fake.patch_pod_status_annotation
+
+    def slow_patch(*args: Any, **kw: Any) -> bool:
+        assert gate.wait(5)
+        return original(*args, **kw)
+
+    fake.patch_pod_status_annotation = slow_patch  # type: ignore[method-assign]
+    w.start()
+    ctx.plugins.state[writes.STATE_KEY] = w
+    try:
+        status.multus_lifecycle_delegate_added(ctx, attachment(R1))
+        status.multus_lifecycle_pod_added(ctx, [attachment(R1)])  # returns before the patch is made
+        assert fake.patches == []
+        gate.set()
+        w.close(5)
+        assert len(fake.patches) == 1 and [e[2] for e in fake.events] == ["AddedInterface"]
+        # the API unreachable: logged and retried in the background, never an ADD failure
+        fake.fail = CNIError(TRY_AGAIN_LATER, "unreachable")
+        w2 = writes.Writer(workers=1, attempts=2, backoff=(0.01, 0.01))
+        w2.start()
+        ctx.plugins.state[writes.STATE_KEY] = w2
+        status.multus_lifecycle_pod_added(ctx, [attachment(R1)])
+        w2.close(5)
+        assert w2.done[(writes.STATUS, "failed")] == 1 and len(fake.patches) == 3
+    finally:
+        gate.set()
+        w.close(1)
+
+
+def test_a_tls_failure_without_an_answer_is_retried_then_try_again_later() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    class Offline(kube.KubeClient):
+        def _api(self) -> tuple[Any, int]:
+            return None, 1
+
+    c = Offline(KUBECONFIG, {}, timeout=2, retries=2)
+    attempts: list[int] = []
+
+    def tls_eof(api: Any, left: float) -> Any:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise ApiException(status=0, reason="SSLError\n[SSL: UNEXPECTED_EOF_WHILE_READING] EOF")
+        return {"ok": True}
+
+    assert c.call("reading", tls_eof) == {"ok": True} and len(attempts) == 3
+
+    def always(api: Any, left: float) -> Any:
+        raise ApiException(status=0, reason="SSLError\n[SSL: UNEXPECTED_EOF_WHILE_READING] EOF")
+
+    with pytest.raises(CNIError) as e:
+        c.call("reading", always, retries=0)
+    assert e.value.code == TRY_AGAIN_LATER and "SSLError" in e.value.msg
+    assert c.error("x", ApiException(status=0, reason="SSLError")).code == TRY_AGAIN_LATER
+
+    # a certificate that does not verify is a configuration error: no retry
+    attempts.clear()
+
+    def wrong_ca(api: Any, left: float) -> Any:
+        attempts.append(1)
+        raise ApiException(status=0, reason="SSLError\n[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+
+    with pytest.raises(ApiException):
+        c.call("reading", wrong_ca)
+    assert len(attempts) == 1
+    assert c.error("x", ApiException(status=0, reason="certificate verify failed")).code == INVALID_CONFIG

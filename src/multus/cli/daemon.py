@@ -3,7 +3,7 @@
     multus-daemon [-config /etc/cni/net.d/multus.d/daemon-config.json] [-version]
 
 Exit codes as upstream: 0 after a graceful shutdown (SIGTERM/SIGINT), 1 for a configuration
-error, 3 when the socket (or the metrics port) cannot be listened on, 4 after ``-version``.
+error (an enabled plugin that is not installed or does not import included), 3 when the socket (or the metrics port) cannot be listened on, 4 after ``-version``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import signal
 import sys
 from types import FrameType
 
+from multus._version import __version__
 from multus.thick.config import DEFAULT_CONFIG_FILE
 
-VERSION = "0.1.0"
+VERSION = __version__
 ABOUT = f"multus-daemon: version: {VERSION} (python)"
 EXIT_CONFIG = 1
 EXIT_READINESS = 2
@@ -44,8 +45,10 @@ def run(argv: list[str] | None = None) -> int:
         return EXIT_VERSION
 
     from multus.config import logs, netconf
+    from multus.engine.models import DaemonContext
     from multus.errors import CNIError
     from multus.thick import config as daemon_config
+    from multus.thick.metrics import Metrics
     from multus.thick.server import Daemon
     from multus.thick.service import DaemonPlugins, Service
 
@@ -68,13 +71,24 @@ def run(argv: list[str] | None = None) -> int:
         try:
             wait_for_readiness(cfg.readiness_file, cfg.readiness_timeout)
         except ReadinessTimeout as e:
-            print(f"multus-daemon: {e}", file=sys.stderr)
-            return EXIT_CONFIG
+            return _fail(str(e), EXIT_CONFIG)
 
     env = dict(os.environ)
     plugins = DaemonPlugins(enabled=_plugins_key(cfg.raw.get("plugins")), env=env)
-    plugins.warm_up()
-    daemon = Daemon(cfg, Service(cfg, plugins, env))
+    try:
+        plugins.warm_up()
+    except CNIError as e:
+        return _fail(f"refusing to start: {e.msg}", EXIT_CONFIG)
+    metrics = Metrics()
+    plugins.metrics = metrics
+    daemon = Daemon(cfg, Service(cfg, plugins, env), metrics)
+
+    started = DaemonContext(plugins=plugins, config=cfg.raw, env=env)
+    try:
+        plugins.daemon_started(started)  # informers (synced), background writers
+    except CNIError as e:
+        print(f"multus-daemon: refusing to start: {e.msg}", file=sys.stderr)
+        return EXIT_CONFIG
     readiness_lost = []
 
     def on_readiness_lost() -> None:
@@ -92,19 +106,24 @@ def run(argv: list[str] | None = None) -> int:
     try:
         daemon.listen()
     except OSError as e:
-        msg = f"failed to listen on {daemon.socket_path}: {e.strerror or e}"
-        log.error("%s", msg)
-        print(f"multus-daemon: {msg}", file=sys.stderr)
-        return EXIT_LISTEN
+        return _fail(f"failed to listen on {daemon.socket_path}: {e.strerror or e}", EXIT_LISTEN)
     if manager is not None:
         manager.start()
     log.info("%s ready (pid %d)", ABOUT, os.getpid())
     try:
         daemon.serve()
     finally:
+        plugins.daemon_stopping(started)  # flush queued API writes, stop informers
         if manager is not None:
             manager.stop()
     return EXIT_READINESS if readiness_lost else 0
+
+
+def _fail(msg: str, code: int) -> int:
+    """Logged and on stderr (logging may go to a file only): why the daemon does not run."""
+    log.error("%s", msg)
+    print(f"multus-daemon: {msg}", file=sys.stderr)
+    return code
 
 
 def _plugins_key(value: object) -> list[str]:

@@ -1,7 +1,8 @@
 """``passthru``: the head of the auxiliary chain (upstream ships the same trivial plugin).
 
 ADD hands back the previous result, or an empty one of the config's version; every other verb
-does nothing.
+does nothing. ``VERSION`` answers, as for every CNI plugin, the CNI specification versions it
+speaks; ``--version`` prints the version of the multus package it ships with.
 """
 
 from __future__ import annotations
@@ -10,10 +11,15 @@ import os
 import sys
 from typing import Any
 
+from multus._version import __version__
 from multus.cni import skel
 from multus.cni.request import CniRequest
 
 SUPPORTED = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
+"""The CNI specification versions passthru speaks (upstream's passthru: 0.3.0 to 1.1.0)."""
+CNI_VERSION = "1.1.0"
+"""The specification version of passthru's own ``VERSION`` answer."""
+ABOUT = f"passthru: version: {__version__} (python)"
 
 
 def _handler(req: CniRequest) -> dict[str, Any] | None:
@@ -26,12 +32,15 @@ def _handler(req: CniRequest) -> dict[str, Any] | None:
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] in ("-v", "-version", "--version"):
+        print(ABOUT)
+        sys.exit(0)
     if os.environ.get("CNI_COMMAND") == "VERSION":
         import json
 
-        print(json.dumps({"cniVersion": "1.1.0", "supportedVersions": SUPPORTED}))
+        print(json.dumps({"cniVersion": CNI_VERSION, "supportedVersions": SUPPORTED}))
         sys.exit(0)
-    sys.exit(skel.run(_handler, os.environ, skel.read_stdin(), sys.stdout, sys.stderr, about="passthru"))
+    sys.exit(skel.run(_handler, os.environ, skel.read_stdin(), sys.stdout, sys.stderr, about=ABOUT))
 
 
 if __name__ == "__main__":

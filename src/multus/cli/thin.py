@@ -10,12 +10,13 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from multus._version import __version__
 from multus.cni import skel
 
 if TYPE_CHECKING:
     from multus.cni.request import CniRequest
 
-ABOUT = "multus: version: 0.1.0 (python)"
+ABOUT = f"multus: version: {__version__} (python)"
 
 
 def _handler(req: CniRequest) -> dict[str, object] | None:

@@ -601,7 +601,8 @@ def add_network(net: Network, rt: RuntimeConf, bin_dirs: Sequence[str], base_env
             result = _fixup_result_version(answer, cni_version)
         except CNIError as e:
             raise _wrap(net, plugin, "add", e) from None
-    assert result is not None  # a Network has at least one plugin
+    if result is None:
+        raise _invalid(f"network {name!r}: no plugins to add")
     write_cached_result(net, rt, result)
     return result
 

@@ -4,8 +4,11 @@ Upstream writes a JSON array of its ``DelegateNetConf`` objects (``Conf``, ``Con
 ``Name``, ``ifnameRequest``, ``macRequest``, ``ipRequest``, ``default-route``,
 ``IsFilterV4Gateway``, ``IsFilterV6Gateway``, ``deviceID``, ``resourceName`` and ``Bytes``, the
 base64 raw config). We write the same, so that upstream's binary can tear down what we set up,
-and read what upstream wrote. Our own additions (``master``, ``runtimeConfig``, ``cniArgs``,
-``selection``) are extra keys Go's decoder ignores; they let DEL send exactly what ADD sent.
+and read what upstream wrote. Our own additions (``master``, ``ifname``, ``runtimeConfig``,
+``cniArgs``, ``selection``) are extra keys Go's decoder ignores; they let DEL send exactly what ADD
+sent. ``master`` and ``ifname`` record which entry is the cluster network and the interface name
+the runtime gave it (upstream writes no ``ifnameRequest`` for it, so a GC, which has no
+``CNI_IFNAME``, could not tell it otherwise).
 
 Writes are atomic (temp file, fsync, rename), mode 0600, under a per-container ``flock``.
 """
@@ -185,6 +188,49 @@ def save(cni_dir: str, container_id: str, delegates: list[Delegate]) -> None:
             os.unlink(tmp)
         raise CNIError(IO_FAILURE, f"cniDir: cannot write the delegate cache {cni_dir}/{container_id}: "
                        f"{e.strerror}") from None
+
+
+def entry_ifname(entry: dict[str, Any], index: int) -> str:
+    """The interface name an entry records: ours (``ifname``), else upstream's ``ifnameRequest``,
+    else upstream's ``net<index>`` rule; ``""`` for upstream's master, which records none."""
+    for key in ("ifname", "ifnameRequest"):
+        if isinstance(entry.get(key), str) and entry[key]:
+            return str(entry[key])
+    return "" if index == 0 else f"net{index}"
+
+
+def entry_network_name(entry: dict[str, Any]) -> str:
+    """The CNI network name of an entry (what libcni names its result cache files after)."""
+    for key in ("Conf", "ConfList"):
+        part = entry.get(key)
+        if isinstance(part, dict) and isinstance(part.get("name"), str) and part["name"]:
+            return str(part["name"])
+    try:
+        config = json.loads(base64.b64decode(entry.get("Bytes") or ""))
+    except (ValueError, TypeError):
+        return ""
+    return str(config.get("name") or "") if isinstance(config, dict) else ""
+
+
+def recorded_master_ifname(entries: list[dict[str, Any]]) -> str:
+    """The master's interface name as our cache records it; ``""`` in a cache written by upstream."""
+    for e in entries:
+        if e.get("master") is True and isinstance(e.get("ifname"), str):
+            return str(e["ifname"])
+    return ""
+
+
+def load_entries(cni_dir: str, container_id: str) -> list[dict[str, Any]] | None:
+    """The raw entries of a scratch cache; None when it is missing, unreadable or not an array of
+    objects."""
+    try:
+        with open(path(cni_dir, container_id), "rb") as f:
+            entries = json.loads(f.read())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        return None
+    return entries
 
 
 def load(cni_dir: str, container_id: str, ifname: str, cni_version: str) -> list[Delegate] | None:

@@ -130,3 +130,13 @@ class RequestContext:
         if p is None:
             return f"{self.request.arg('K8S_POD_NAMESPACE')}/{self.request.arg('K8S_POD_NAME')}"
         return f"{p.namespace}/{p.name}"
+
+
+@attrs.frozen
+class DaemonContext:
+    """What the daemon's lifecycle hooks get: its plugin manager (whose ``state`` outlives
+    requests), the daemon configuration file's object and the daemon's environment."""
+
+    plugins: Plugins
+    config: Mapping[str, Any]
+    env: Mapping[str, str]

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from multus.cni import result as cni_result
+from multus.errors import DECODE_FAILURE, CNIError
 
 if TYPE_CHECKING:
     from multus.engine.models import Attachment
@@ -66,7 +67,9 @@ def entries_for(raw: Mapping[str, Any], name: str, ifname: str, master: bool,
             if ipc is not None and ipc.gateway:
                 legacy_gateways[fam] = ipc.gateway
     res = parsed.convert("1.0.0")
-    assert isinstance(res, cni_result.Result100)
+    if not isinstance(res, cni_result.Result100):
+        raise CNIError(DECODE_FAILURE, f"network {name!r}: its result cannot be read as CNI 1.0.0 "
+                       f"(got {type(res).__name__})")
     dns = res.dns.to_dict()
     gateways = _default_gateways(res.routes, legacy_gateways)
     dev = _device_info(device_info)

@@ -46,6 +46,14 @@ def _resolve(ctx: RequestContext, ref: NetworkRef, what: str) -> NetworkConfig:
     return nc
 
 
+def resolve_cluster_network(ctx: RequestContext) -> NetworkConfig:
+    """``clusterNetwork`` as ADD resolves it (STATUS and GC resolve it the same way)."""
+    conf = ctx.conf
+    return _resolve(ctx, NetworkRef(conf.cluster_network, conf.multus_namespace, models.CLUSTER),
+                    f"GetDefaultNetworks: failed to get clusterNetwork {conf.cluster_network} "
+                    f"in namespace {conf.multus_namespace}")
+
+
 def _check_isolation(ctx: RequestContext, sel: NetworkSelection, what: str) -> None:
     conf = ctx.conf
     ns = pod_namespace(ctx)
@@ -100,10 +108,7 @@ def plan(ctx: RequestContext) -> list[Delegate]:
 
     # 1. the cluster network and the networks every pod gets
     if conf.cluster_network:
-        master = _resolve(ctx, NetworkRef(conf.cluster_network, conf.multus_namespace, models.CLUSTER),
-                          f"GetDefaultNetworks: failed to get clusterNetwork {conf.cluster_network} "
-                          f"in namespace {conf.multus_namespace}")
-        picked.append((master, None))
+        picked.append((resolve_cluster_network(ctx), None))
         if ns not in conf.system_namespaces:
             for name in conf.default_networks:
                 picked.append((_resolve(ctx, NetworkRef(name, conf.multus_namespace, models.DEFAULT),

@@ -1,23 +1,29 @@
-"""STATUS (§15): is multus ready to ADD? The readiness file, then the cluster network's STATUS."""
+"""STATUS (§15): is multus ready to ADD? The readiness file, then the cluster network's STATUS.
+
+The cluster network is resolved as ADD resolves it (a NAD with an empty spec is the file of that
+name in ``confDir``); its plugins' errors are returned unchanged, so that the runtime sees the
+plugin's own code (50 "not available", 51 "limited connectivity").
+"""
 
 from __future__ import annotations
 
-from multus.engine import models, readiness
-from multus.engine.models import Delegate, NetworkRef, RequestContext
+from multus.engine import plan, readiness
+from multus.engine.models import Delegate, RequestContext
 from multus.errors import INVALID_CONFIG, CNIError
 
 
 def cluster_delegate(ctx: RequestContext) -> Delegate:
     conf = ctx.conf
+    ifname = ctx.request.ifname or "eth0"
     if conf.cluster_network:
-        nc = ctx.plugins.source_network(ctx, NetworkRef(conf.cluster_network, conf.multus_namespace, models.CLUSTER))
-        if nc is None:
-            raise CNIError(INVALID_CONFIG, f"clusterNetwork: cannot find network: {conf.cluster_network}")
-        return Delegate(config=nc.config, name=nc.name, ifname=ctx.request.ifname or "eth0", master=True)
+        nc = plan.resolve_cluster_network(ctx)
+        plan.validate_delegate_config(nc.config, f"network {nc.name!r}")
+        return Delegate(config=nc.config, name=nc.name, ifname=ifname, master=True)
     if not conf.delegates:
         raise CNIError(INVALID_CONFIG, "delegates/clusterNetwork: at least one delegate/clusterNetwork must be specified")
     d = conf.delegates[0]
-    return Delegate(config=d, name=str(d.get("name", "")), ifname=ctx.request.ifname or "eth0", master=True)
+    plan.validate_delegate_config(d, "network 'delegates[0]'")
+    return Delegate(config=d, name=str(d.get("name", "")), ifname=ifname, master=True)
 
 
 def status(ctx: RequestContext) -> None:

@@ -25,7 +25,15 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from multus.engine.models import Attachment, Delegate, NetworkConfig, NetworkRef, PodInfo, RequestContext
+    from multus.engine.models import (
+        Attachment,
+        DaemonContext,
+        Delegate,
+        NetworkConfig,
+        NetworkRef,
+        PodInfo,
+        RequestContext,
+    )
     from multus.errors import CNIError
 
 PROJECT = "multus"
@@ -161,4 +169,31 @@ def multus_lifecycle_request_done(ctx: RequestContext, command: str, error: CNIE
     """A request finished, successfully or not: for metrics and logs. Must not raise.
 
     Semantics: all implementations are called; exceptions are logged and ignored. Since 0.1.
+    """
+
+
+@hookspec
+def multus_lifecycle_daemon_started(daemon: DaemonContext) -> None:
+    """The daemon is starting: every plugin family is loaded, the socket is not listened on yet.
+
+    Only ``multus-daemon`` calls it, once, never the thin plugin. ``daemon.config`` is the daemon
+    configuration file's object (also laid over every request's configuration), ``daemon.env``
+    the daemon's environment. Long-lived work (watches, caches, background writers) starts here
+    and is kept in ``daemon.plugins.state``, where request hooks find it. The Kubernetes backend starts its
+    pod and NetworkAttachmentDefinition informers and waits (bounded) for their first list.
+    Raising :class:`~multus.errors.CNIError` makes the daemon refuse to start (exit 1).
+
+    Semantics: all implementations are called. Since 0.2.
+    """
+
+
+@hookspec
+def multus_lifecycle_daemon_stopping(daemon: DaemonContext) -> None:
+    """The daemon stopped serving; stop what was started and flush what is pending.
+
+    Called after the shutdown grace period, once every request in flight has finished. The
+    Kubernetes backend writes its queued network-status and events, then stops its informers.
+    Must not raise.
+
+    Semantics: all implementations are called; exceptions are logged and ignored. Since 0.2.
     """

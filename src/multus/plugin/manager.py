@@ -13,22 +13,25 @@ served from the cache never imports the Kubernetes backend, and ``VERSION`` impo
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
 import threading
-from collections.abc import Iterable, Mapping
+import types
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from multus.errors import PLUGIN_LOAD_FAILED, CNIError
+from multus.errors import PLUGIN_FAILED, PLUGIN_LOAD_FAILED, CNIError
 from multus.plugin import entrypoints, hookspec
 from multus.plugin.entrypoints import EntryPointRef
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
+    from multus.engine import models
     from multus.engine.models import Attachment, Delegate, NetworkConfig, NetworkRef, PodInfo, RequestContext
 
 log = logging.getLogger("multus.plugins")
@@ -57,6 +60,7 @@ class Plugins:
         self._loaded: set[str] = set()
         self._lock = threading.RLock()
         self._own: list[EntryPointRef] | None = None
+        self._distributions: dict[str, str] = {DEFAULTS_MODULE: DISTRIBUTION}
         self.state: dict[str, Any] = {}
         """Plugin state that outlives one request (the daemon's API clients, for example)."""
 
@@ -105,6 +109,7 @@ class Plugins:
             if self.pm.is_registered(plugin):
                 continue  # one module named in several groups: its hooks are all registered already
             self.pm.register(plugin, name=f"{group}:{ep.name}")
+            self._distributions[f"{group}:{ep.name}"] = dist
         self._loaded.add(family)
 
     def _entry_points(self, group: str) -> list[tuple[EntryPoint | EntryPointRef, str]]:
@@ -121,6 +126,20 @@ class Plugins:
                     out.append((ep, dist))
         return out
 
+    # --- daemon lifecycle ------------------------------------------------------------------
+
+    def daemon_started(self, daemon: models.DaemonContext) -> None:
+        """Tell the plugins that the daemon starts (the thin plugin never calls this)."""
+        self.load_family("lifecycle")
+        self.pm.hook.multus_lifecycle_daemon_started(daemon=daemon)
+
+    def daemon_stopping(self, daemon: models.DaemonContext) -> None:
+        try:
+            self.load_family("lifecycle")
+            self.pm.hook.multus_lifecycle_daemon_stopping(daemon=daemon)
+        except Exception:
+            log.exception("a lifecycle plugin failed while the daemon stopped")
+
     def check_enabled_installed(self) -> None:
         """Every enabled name must be some installed distribution's entry point."""
         if not self.enabled or not self._use_entry_points:
@@ -133,59 +152,118 @@ class Plugins:
             raise CNIError(PLUGIN_LOAD_FAILED, f"plugins: enabled multus plugin(s) {missing} are not installed "
                            f"(no entry point in groups {[group_of(f) for f in hookspec.FAMILIES]})")
 
+    # --- errors ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def attributed(self, hook: str) -> Iterator[None]:
+        """Around a ``pm.hook`` call: an exception other than :class:`CNIError` raised by a hook
+        implementation becomes a CNIError (code 103) that names the plugin, its distribution and
+        the hook, instead of an anonymous internal error. A CNIError is a plugin's own answer and
+        passes unchanged."""
+        try:
+            yield
+        except CNIError:
+            raise
+        except Exception as e:
+            raise self._plugin_error(hook, e) from e
+
+    def _plugin_error(self, hook: str, e: Exception) -> CNIError:
+        impls: dict[Any, Any] = {}
+        caller = getattr(self.pm.hook, hook, None)
+        for impl in (caller.get_hookimpls() if caller is not None else []):
+            code = getattr(getattr(impl.function, "__func__", impl.function), "__code__", None)
+            impls[code] = impl
+        culprit, where, tb = None, "", e.__traceback__
+        while tb is not None:  # the innermost implementation on the stack is the one that raised
+            culprit = impls.get(tb.tb_frame.f_code, culprit)
+            code = tb.tb_frame.f_code
+            where = f"{code.co_filename}:{tb.tb_lineno} in {code.co_name}"
+            tb = tb.tb_next
+        what = f"{type(e).__name__}: {e}"
+        if culprit is None:
+            err = CNIError(PLUGIN_FAILED, f"hook {hook} failed: {what}", where)
+        else:
+            name = culprit.plugin_name
+            short = name.split(":", 1)[1] if ":" in name else name
+            dist = self._distributions.get(name) or _distribution_of(culprit.plugin)
+            err = CNIError(PLUGIN_FAILED, f"multus plugin {short!r} ({name}) of distribution {dist!r} failed in "
+                           f"hook {hook}: {what}", where)
+        log.error("%s (at %s)", err.msg, where)
+        return err
+
     # --- source ----------------------------------------------------------------------------
 
     def source_pod(self, ctx: RequestContext) -> PodInfo | None:
         self.load_family("source")
-        return self.pm.hook.multus_source_pod(ctx=ctx)  # type: ignore[no-any-return]
+        with self.attributed("multus_source_pod"):
+            return self.pm.hook.multus_source_pod(ctx=ctx)  # type: ignore[no-any-return]
 
     def source_network(self, ctx: RequestContext, ref: NetworkRef) -> NetworkConfig | None:
         self.load_family("source")
-        return self.pm.hook.multus_source_network(ctx=ctx, ref=ref)  # type: ignore[no-any-return]
+        with self.attributed("multus_source_network"):
+            return self.pm.hook.multus_source_network(ctx=ctx, ref=ref)  # type: ignore[no-any-return]
 
     def source_delegates(self, ctx: RequestContext) -> list[Delegate]:
         self.load_family("source")
-        return self.pm.hook.multus_source_delegates(ctx=ctx) or []
+        with self.attributed("multus_source_delegates"):
+            return self.pm.hook.multus_source_delegates(ctx=ctx) or []
 
     def source_resource_map(self, ctx: RequestContext) -> dict[str, list[str]]:
         self.load_family("source")
-        return self.pm.hook.multus_source_resource_map(ctx=ctx) or {}
+        with self.attributed("multus_source_resource_map"):
+            return self.pm.hook.multus_source_resource_map(ctx=ctx) or {}
 
     # --- delegate --------------------------------------------------------------------------
 
     def delegate_invoke(self, ctx: RequestContext, delegate: Delegate, command: str,
                         attachments: list[dict[str, str]] | None = None) -> dict[str, Any]:
         self.load_family("delegate")
-        out = self.pm.hook.multus_delegate_invoke(ctx=ctx, delegate=delegate, command=command,
-                                                  attachments=attachments or [])
+        with self.attributed("multus_delegate_invoke"):
+            out = self.pm.hook.multus_delegate_invoke(ctx=ctx, delegate=delegate, command=command,
+                                                      attachments=attachments or [])
         return out if out is not None else {}
 
     # --- result ----------------------------------------------------------------------------
 
     def result_merge(self, ctx: RequestContext, attachments: list[Attachment]) -> dict[str, Any]:
         self.load_family("result")
-        return self.pm.hook.multus_result_merge(ctx=ctx, attachments=attachments) or {}
+        with self.attributed("multus_result_merge"):
+            return self.pm.hook.multus_result_merge(ctx=ctx, attachments=attachments) or {}
 
     # --- lifecycle -------------------------------------------------------------------------
 
     def delegate_added(self, ctx: RequestContext, attachment: Attachment) -> None:
         self.load_family("lifecycle")
-        self.pm.hook.multus_lifecycle_delegate_added(ctx=ctx, attachment=attachment)
+        with self.attributed("multus_lifecycle_delegate_added"):
+            self.pm.hook.multus_lifecycle_delegate_added(ctx=ctx, attachment=attachment)
 
     def pod_added(self, ctx: RequestContext, attachments: list[Attachment]) -> None:
         self.load_family("lifecycle")
-        self.pm.hook.multus_lifecycle_pod_added(ctx=ctx, attachments=attachments)
+        with self.attributed("multus_lifecycle_pod_added"):
+            self.pm.hook.multus_lifecycle_pod_added(ctx=ctx, attachments=attachments)
 
     def delegate_deleted(self, ctx: RequestContext, delegate: Delegate, error: CNIError | None) -> None:
         try:
             self.load_family("lifecycle")
-            self.pm.hook.multus_lifecycle_delegate_deleted(ctx=ctx, delegate=delegate, error=error)
-        except Exception:
-            log.exception("a lifecycle plugin failed after deleting %s", delegate.name)
+            with self.attributed("multus_lifecycle_delegate_deleted"):
+                self.pm.hook.multus_lifecycle_delegate_deleted(ctx=ctx, delegate=delegate, error=error)
+        except CNIError as e:
+            log.error("after deleting %s: %s", delegate.name, e.msg)
 
     def request_done(self, ctx: RequestContext, command: str, error: CNIError | None, seconds: float) -> None:
         try:
             self.load_family("lifecycle")
-            self.pm.hook.multus_lifecycle_request_done(ctx=ctx, command=command, error=error, seconds=seconds)
-        except Exception:
-            log.exception("a lifecycle plugin failed after %s", command)
+            with self.attributed("multus_lifecycle_request_done"):
+                self.pm.hook.multus_lifecycle_request_done(ctx=ctx, command=command, error=error, seconds=seconds)
+        except CNIError as e:
+            log.error("after %s: %s", command, e.msg)
+
+
+def _distribution_of(plugin: object) -> str:
+    """The distribution that installed a plugin registered directly (not from an entry point)."""
+    module = plugin.__name__ if isinstance(plugin, types.ModuleType) else type(plugin).__module__
+    top = str(module or "").split(".")[0]
+    from importlib import metadata
+
+    dists = metadata.packages_distributions().get(top) or []
+    return ", ".join(sorted(set(dists))) or f"unknown (registered directly, module {module})"

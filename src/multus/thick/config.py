@@ -5,12 +5,14 @@ Keys of the daemon itself (upstream's ``ControllerNetConf`` where it has them):
 ============================ ================ ===============================================
 key                          default          meaning
 ============================ ================ ===============================================
-``socketDir``                ``/run/multus/`` removed and recreated (0700) at start; socket ``multus.sock`` (0600)
+``socketDir``                ``/run/multus/`` created (0700) at start; socket ``multus.sock`` (0600)
 ``logFile``, ``logLevel``,   ``""``, panic,   the daemon's logging, configured once at start
 ``logToStderr``,             ``false``,
 ``logOptions``               rotation
 ``metricsPort``              unset            serve ``/metrics`` (Prometheus) on ``:<port>``
-``connectionLimit``          unset            at most this many connections served at once (> 0)
+``connectionLimit``          ``32``           CNI requests run at once (> 0); more wait in the daemon's queue
+``allowedUIDs``              ``[0]``          user IDs whose connections are served (SO_PEERCRED); others get 403
+``requestTimeout``           ``30``           seconds a client has to send its whole request (then 408)
 ``shutdownGracePeriod``      ``10``           seconds ``/readyz`` answers 500 before the server
                                               stops, after SIGTERM/SIGINT (then in-flight requests finish)
 ``chrootDir``                ``""``           delegates run chrooted into this directory (e.g. ``/hostroot``)
@@ -48,6 +50,9 @@ DEFAULT_READINESS_TIMEOUT = 45.0
 # keys that configure the generation and never reach the generated file
 GENERATION_KEYS = ("cniConfigDir", "multusConfigFile", "multusAutoconfigDir", "multusMasterCNI",
                    "forceCNIVersion", "readinessindicatorfile", "readinessTimeout")
+DEFAULT_CONNECTION_LIMIT = 32
+DEFAULT_ALLOWED_UIDS = (0,)
+DEFAULT_REQUEST_TIMEOUT = 30.0
 
 
 class ConfigError(Exception):
@@ -62,7 +67,7 @@ class DaemonConfig:
     log_to_stderr: bool = False
     log_options: Mapping[str, Any] = attrs.field(factory=dict)
     metrics_port: int | None = None
-    connection_limit: int | None = None
+    connection_limit: int = DEFAULT_CONNECTION_LIMIT
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
     chroot_dir: str = ""
     cni_config_dir: str = DEFAULT_CNI_CONFIG_DIR
@@ -71,6 +76,8 @@ class DaemonConfig:
     master_cni: str = ""
     readiness_file: str = ""
     readiness_timeout: float = DEFAULT_READINESS_TIMEOUT
+    allowed_uids: tuple[int, ...] = DEFAULT_ALLOWED_UIDS
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
     """The whole file: laid over every request's configuration."""
 
@@ -153,6 +160,12 @@ def parse(data: Mapping[str, Any]) -> DaemonConfig:
     rtimeout = _typed(data, "readinessTimeout", (int, float), "a number of seconds")
     if rtimeout is not None and not (math.isfinite(rtimeout) and rtimeout >= 0):
         raise ConfigError(f"readinessTimeout: must be a non-negative number of seconds, got {rtimeout!r}")
+    uids = _typed(data, "allowedUIDs", list, "an array of user IDs")
+    if uids is not None and not all(isinstance(u, int) and not isinstance(u, bool) and u >= 0 for u in uids):
+        raise ConfigError(f"allowedUIDs: expected an array of non-negative integers, got {uids!r}")
+    timeout = _typed(data, "requestTimeout", (int, float), "a number of seconds")
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise ConfigError(f"requestTimeout: must be a positive number of seconds, got {timeout!r}")
     return DaemonConfig(
         socket_dir=socket_dir if socket_dir is not None else DEFAULT_SOCKET_DIR,
         log_file=_typed(data, "logFile", str, "a string") or "",
@@ -160,7 +173,7 @@ def parse(data: Mapping[str, Any]) -> DaemonConfig:
         log_to_stderr=bool(_typed(data, "logToStderr", bool, "a bool")),
         log_options=log_options or {},
         metrics_port=port,
-        connection_limit=limit,
+        connection_limit=limit if limit is not None else DEFAULT_CONNECTION_LIMIT,
         shutdown_grace=float(grace) if grace is not None else DEFAULT_SHUTDOWN_GRACE,
         chroot_dir=strings["chrootDir"],
         cni_config_dir=strings["cniConfigDir"] or DEFAULT_CNI_CONFIG_DIR,
@@ -169,6 +182,8 @@ def parse(data: Mapping[str, Any]) -> DaemonConfig:
         master_cni=strings["multusMasterCNI"],
         readiness_file=strings["readinessindicatorfile"],
         readiness_timeout=float(rtimeout) if rtimeout is not None else DEFAULT_READINESS_TIMEOUT,
+        allowed_uids=tuple(uids) if uids is not None else DEFAULT_ALLOWED_UIDS,
+        request_timeout=float(timeout) if timeout is not None else DEFAULT_REQUEST_TIMEOUT,
         raw=dict(data),
     )
 

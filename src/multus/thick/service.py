@@ -21,8 +21,9 @@ import base64
 import binascii
 import json
 import logging
+import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -30,11 +31,15 @@ from multus.cni import request as cni_request
 from multus.cni.invoke import go_quote
 from multus.config import netconf
 from multus.engine import run
-from multus.engine.models import RequestContext
+from multus.engine.models import Delegate, RequestContext
 from multus.errors import INTERNAL, INVALID_CONFIG, CNIError
+from multus.plugin import hookspec
 from multus.plugin.manager import Plugins
 from multus.thick.client import REQUESTED_RESULT_KEY, RESULT_KEY
 from multus.thick.config import DaemonConfig
+
+if TYPE_CHECKING:
+    from multus.thick.metrics import Metrics
 
 log = logging.getLogger("multus.daemon")
 
@@ -69,16 +74,48 @@ class BadRequest(Exception):
 
 
 class DaemonPlugins(Plugins):
-    """The daemon's :class:`Plugins`: loads every family and the engine before the first request."""
+    """The daemon's :class:`Plugins`: loads every family and the engine before the first request,
+    refuses to start with a plugin that is enabled but missing or broken, and times requests and
+    delegates for the metrics."""
+
+    metrics: Metrics | None = None
+    """Set by the daemon once its metrics exist."""
 
     def warm_up(self) -> None:
-        super().warm_up()
+        """Load every family now; an enabled plugin that is not installed or does not import is a
+        :class:`~multus.errors.CNIError` here (the daemon exits 1), not a failure of every request."""
+        self.check_enabled_installed()
+        for family in hookspec.FAMILIES:
+            self.load_family(family)
         import multus.cni.libcni
         import multus.cni.result
         import multus.engine.add
         import multus.engine.check
         import multus.engine.delete
         import multus.engine.plan  # noqa: F401
+
+    def delegate_invoke(self, ctx: RequestContext, delegate: Delegate, command: str,
+                        attachments: list[dict[str, str]] | None = None) -> dict[str, Any]:
+        start = time.monotonic()
+        try:
+            return super().delegate_invoke(ctx, delegate, command, attachments)
+        finally:
+            if self.metrics is not None:
+                self.metrics.delegate_done(_plugin_type(delegate.config), command, time.monotonic() - start)
+
+    def request_done(self, ctx: RequestContext, command: str, error: CNIError | None, seconds: float) -> None:
+        super().request_done(ctx, command, error, seconds)
+        if self.metrics is not None:
+            self.metrics.request_done(command, error is None, seconds)
+
+
+def _plugin_type(config: Mapping[str, Any]) -> str:
+    """A delegate's ``type``; a conflist's first plugin's."""
+    kind = config.get("type")
+    if not kind and isinstance(config.get("plugins"), list) and config["plugins"]:
+        first = config["plugins"][0]
+        kind = first.get("type") if isinstance(first, dict) else ""
+    return kind if isinstance(kind, str) else ""
 
 
 def run_engine(req: cni_request.CniRequest, plugins: Plugins) -> dict[str, Any] | None:
@@ -301,7 +338,6 @@ class Service:
 
     def _delegate(self, inc: Incoming) -> Answer:
         from multus.engine import plan
-        from multus.engine.models import Delegate
         from multus.engine.selection import NetworkSelection
 
         conf = netconf.load(self.config.raw)

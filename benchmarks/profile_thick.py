@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Where the daemon's time goes per CNI request: ``multus-daemon``'s service run in this process
+under ``cProfile``, for ``--pods`` ADD + DEL pairs (bridge + host-local, static delegates, each pod
+its own netns, all inside a lab host namespace), and the shim's start-up.
+
+    sudo .venv/bin/python benchmarks/profile_thick.py [--pods 40] [--top 25]
+
+Reported: the daemon's CPU per ADD/DEL (``time.process_time`` of this process, the delegates'
+own processes excluded), the functions with the largest own time and the multus functions with
+the largest cumulative time, and the shim's start-up under ``/usr/bin/python3 -IS`` (its
+``-X importtime`` modules and the wall time of ``VERSION`` against a bare ``-c pass``).
+Results: benchmarks/results/<out>.json (and ``--prof PATH``: the raw profile).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common as C
+import thick_latency as TL
+
+
+def shim_startup(shim: str, runs: int) -> dict[str, Any]:
+    def wall(argv: list[str], env: dict[str, str]) -> float:
+        best = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+            best.append(time.perf_counter() - t0)
+        return round(1000 * statistics.median(best), 2)
+
+    py = "/usr/bin/python3"
+    p = subprocess.run([py, "-IS", "-X", "importtime", shim], env={"CNI_COMMAND": "VERSION"},
+                       capture_output=True, text=True, check=False)
+    mods = [line.split("|")[-1].strip() for line in p.stderr.splitlines() if line.startswith("import time:")][1:]
+    base = subprocess.run([py, "-IS", "-X", "importtime", "-c", "pass"], capture_output=True, text=True, check=False)
+    base_mods = {line.split("|")[-1].strip() for line in base.stderr.splitlines() if line.startswith("import time:")}
+    return {"bare_ms": wall([py, "-IS", "-c", "pass"], {}), "version_ms": wall([shim], {"CNI_COMMAND": "VERSION"}),
+            "modules_beyond_bare_interpreter": sorted(set(mods) - base_mods)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pods", type=int, default=40)
+    ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--bin-dir", default=C.DEFAULT_BIN_DIR)
+    ap.add_argument("--out", default="profile_thick")
+    ap.add_argument("--prof", help="also write the raw cProfile data here (for snakeviz, pstats)")
+    a = ap.parse_args()
+    C.need_root()
+    from multus.thick import client, config
+    from multus.thick.service import DaemonPlugins, Service
+
+    with C.Lab("prf") as lab:
+        shim = TL.standalone_shim(lab.tmp)
+        cfg = config.parse({"socketDir": os.path.join(lab.tmp, "run")})
+        env = dict(os.environ)
+        plugins = DaemonPlugins(env=env)
+        plugins.warm_up()
+        service = Service(cfg, plugins, env)
+        delegate = {"cniVersion": "1.0.0", "name": "prof-net", "type": "bridge", "bridge": f"mb{os.getpid() % 100000}p",
+                    "isGateway": True, "ipam": {"type": "host-local", "subnet": "10.250.26.0/24",
+                                                "dataDir": os.path.join(lab.tmp, "ipam")}}
+        conf = json.dumps({"cniVersion": "1.0.0", "name": "multus-cni-network", "type": "multus-shim",
+                           "cniDir": os.path.join(lab.tmp, "cache"), "confDir": os.path.join(lab.tmp, "net.d"),
+                           "binDir": a.bin_dir, "delegates": [delegate]}).encode()
+        pods = lab.pod_names("p", a.pods + 2)
+        lab.add_netns(pods)
+        lab.assert_inside()
+
+        def body(verb: str, ns: str) -> bytes:
+            e = C.cni_env(verb, f"/run/netns/{ns}", f"{ns}-cid", "eth0", a.bin_dir,
+                          f"K8S_POD_NAMESPACE=bench;K8S_POD_NAME={ns}")
+            return client.encode_request(e, conf)
+
+        for ns in pods[:2]:  # warm-up
+            for verb in ("ADD", "DEL"):
+                assert service.cni(body(verb, ns)).status == 200
+        cpu: dict[str, list[float]] = {"ADD": [], "DEL": []}
+        prof = cProfile.Profile()
+        for ns in pods[2:]:
+            for verb in ("ADD", "DEL"):
+                b = body(verb, ns)
+                c0 = time.process_time()
+                prof.enable()
+                answer = service.cni(b)
+                prof.disable()
+                cpu[verb].append(time.process_time() - c0)
+                if answer.status != 200:
+                    raise C.BenchError(f"{verb} failed: {answer.body[:300]!r}")
+        startup = shim_startup(shim, 15)
+    out = io.StringIO()
+    stats = pstats.Stats(prof, stream=out)
+    stats.sort_stats("tottime").print_stats(a.top)
+    own = out.getvalue()
+    out = io.StringIO()
+    stats = pstats.Stats(prof, stream=out)
+    stats.sort_stats("cumulative").print_stats("multus", a.top)
+    cumulative = out.getvalue()
+    res = {"benchmark": "profile_thick", "pods": a.pods, "machine": C.machine_info(), "loadavg": C.loadavg(),
+           "daemon_cpu_ms": {v: round(1000 * statistics.median(x), 2) for v, x in cpu.items()},
+           "shim_startup": startup, "own_time": own, "cumulative_multus": cumulative}
+    path = C.write_results(a.out, res)
+    if a.prof:
+        prof.dump_stats(a.prof)
+    print(f"== daemon CPU per request (median of {a.pods}): ADD {res['daemon_cpu_ms']['ADD']} ms, "
+          f"DEL {res['daemon_cpu_ms']['DEL']} ms (cProfile on: slower than in the daemon)")
+    print(f"== shim start-up: bare python3 -IS {startup['bare_ms']} ms, shim VERSION {startup['version_ms']} ms; "
+          f"modules beyond the bare interpreter: {startup['modules_beyond_bare_interpreter']}")
+    print(own[:6000])
+    print(cumulative[:6000])
+    print(f"   results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    C.run(main)
