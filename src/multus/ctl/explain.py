@@ -201,7 +201,8 @@ def command(pod_ref: str | None, pod_file: str | None, config_file: str | None, 
             uid = str(pod_obj["metadata"].get("uid") or "")
             source = f"offline: {pod_file}" + (f" + {len(nads)} NAD(s)" if nads else "")
         else:
-            assert pod_ref is not None
+            if pod_ref is None:
+                raise ExplainError("give --pod NAMESPACE/NAME or a pod manifest")
             namespace, _, name = pod_ref.partition("/")
             if not namespace or not name:
                 raise ExplainError(f"--pod: expected NAMESPACE/NAME, got {pod_ref!r}")

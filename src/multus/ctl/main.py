@@ -244,7 +244,8 @@ def completion(shell: str) -> None:
     from click.shell_completion import get_completion_class
 
     cls = get_completion_class(shell)
-    assert cls is not None
+    if cls is None:
+        raise click.UsageError(f"no completion for the shell {shell!r}")
     click.echo(cls(cli, {}, "multusctl", "_MULTUSCTL_COMPLETE").source())
 
 
