@@ -41,6 +41,8 @@ _EXPORTS: dict[str, str] = {
     "AUXILIARY": "multus.engine.models",
     "CniRequest": "multus.cni.request",
     "from_environ": "multus.cni.request",
+    "parse_result": "multus.cni.result",
+    "Result100": "multus.cni.result",
     "MultusConf": "multus.config.netconf",
     "CNIError": "multus.errors",
     "INCOMPATIBLE_VERSION": "multus.errors",
@@ -106,11 +108,13 @@ __all__ = [
     "Plugins",
     "PodInfo",
     "RequestContext",
+    "Result100",
     "cni_main",
     "from_environ",
     "handle",
     "hookimpl",
     "network_status",
+    "parse_result",
     "path_setting",
     "run_cni",
     "seconds_setting",
@@ -135,6 +139,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from multus.cni.request import CniRequest, from_environ
+    from multus.cni.result import Result100, parse_result
     from multus.config.netconf import MultusConf, path_setting, seconds_setting
     from multus.engine.annotations import (
         DEFAULT_NETWORK_ANNOTATION,
