@@ -170,3 +170,26 @@ def test_import_multus_is_lazy() -> None:
     assert set(multus.__all__) <= set(dir(multus))
     for name in multus.__all__:
         assert getattr(multus, name) is not None, name
+
+
+# --- executables: --help --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("module", "expected"), [
+    ("multus.cli.thin", ["CNI_COMMAND", "MULTUS_PLUGINS", "/etc/cni/net.d/00-multus.conf", "docs/plugins.md"]),
+    ("multus.cli.shim", ["CNI_COMMAND", "MULTUS_SHIM_READY_TIMEOUT", "multus.sock", "docs/thick.md"]),
+    ("multus.cli.daemon", ["-config", "daemon-config.json", "MULTUS_PLUGINS", "docs/thick.md"]),
+])
+def test_help_prints_usage(module: str, expected: list[str]) -> None:
+    p = subprocess.run([sys.executable, "-m", module, "--help"], check=False, capture_output=True, text=True,
+                       timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert p.returncode == 0, p.stderr
+    missing = [e for e in expected if e not in p.stdout]
+    assert missing == [], p.stdout
+
+
+def test_no_cni_command_keeps_the_about_text() -> None:
+    p = subprocess.run([sys.executable, "-m", "multus.cli.thin"], input="", check=False, capture_output=True,
+                       text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert (p.returncode, p.stdout) == (0, "")
+    assert p.stderr.startswith("multus: version: 0.1.0 (python)\nCNI protocol versions supported: ")
