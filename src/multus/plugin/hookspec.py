@@ -13,7 +13,7 @@ lifecycle          ``multus.lifecycle``      who is told when networks come and 
 
 Lookup hooks are ``firstresult``: an implementation answers, or returns ``None`` to say "not
 mine, ask the next one", or raises :class:`multus.errors.CNIError` to reject the request. The
-core's own implementations (:mod:`multus.plugin.defaults`) are registered with ``trylast`` so
+core's own implementations (:mod:`multus.engine.defaults`) are registered with ``trylast`` so
 that any plugin can override them. Plugins must call hooks only through
 :class:`multus.plugin.manager.Plugins` (``ctx.plugins``), never ``pm.hook`` directly.
 """

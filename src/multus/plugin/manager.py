@@ -41,7 +41,7 @@ def _models() -> Any:
 
 DISTRIBUTION = "multus"
 ENV_ENABLE = "MULTUS_PLUGINS"
-DEFAULTS_MODULE = "multus.plugin.defaults"
+DEFAULTS_MODULE = "multus.engine.defaults"
 
 
 def group_of(family: str) -> str:
