@@ -47,6 +47,7 @@ def multus_source_pod(ctx: RequestContext) -> PodInfo | None:
 
     :return: a :class:`~multus.engine.models.PodInfo`; ``PodInfo(exists=False)`` when the API
         says the pod is gone; ``None`` when this source knows nothing.
+
     Semantics: first result. Since 0.1.
     """
 
@@ -65,6 +66,7 @@ def multus_source_network(ctx: RequestContext, ref: NetworkRef) -> NetworkConfig
     ``ref.conf_dir_only`` set and keeps this answer's ``name`` and ``resource_name``.
 
     :return: the :class:`~multus.engine.models.NetworkConfig`, or ``None`` for "unknown here".
+
     Semantics: first result; raise :class:`~multus.errors.CNIError` to reject. Since 0.1.
     """
 
@@ -109,6 +111,7 @@ def multus_delegate_invoke(ctx: RequestContext, delegate: Delegate, command: str
 
     :return: the delegate's result for ADD (raw dict in its own cniVersion); ``{}`` for other
         commands; ``None`` means "not mine".
+
     Semantics: first result. Since 0.1.
     """
 
