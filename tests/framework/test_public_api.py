@@ -193,3 +193,37 @@ def test_no_cni_command_keeps_the_about_text() -> None:
                        text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
     assert (p.returncode, p.stdout) == (0, "")
     assert p.stderr.startswith("multus: version: 0.1.0 (python)\nCNI protocol versions supported: ")
+
+
+# --- logs that help -----------------------------------------------------------------------------
+
+
+def test_an_unknown_key_is_logged_with_a_suggestion(request_context: Callable[..., Any],
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    from multus.engine.run import context
+
+    ctx = request_context(conf={"clusterNetwrok": "x", "exampleNetworksFile": "/f"})
+    with caplog.at_level("DEBUG", logger="multus"):
+        context(ctx.request, ctx.plugins, configure_logging=False)
+    messages = [r.getMessage() for r in caplog.records]
+    assert "configuration key 'clusterNetwrok' is unknown to multus (did you mean 'clusterNetwork'?)" in messages
+    assert "configuration key 'exampleNetworksFile' is not a multus setting (left to plugins)" in messages
+
+
+def test_a_bad_log_level_lists_the_valid_ones(request_context: Callable[..., Any],
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from multus.config import logs
+
+    import logging
+
+    ctx = request_context(conf={"logLevel": "info"})
+    logger = logging.getLogger("multus")
+    saved = (logger.level, list(logger.handlers), logger.propagate)
+    try:
+        logs.configure(ctx.conf)
+    finally:
+        logger.setLevel(saved[0])
+        logger.handlers[:] = saved[1]
+        logger.propagate = saved[2]
+    assert "cannot set logging level to info (logLevel must be one of: debug, verbose, error, panic)" in \
+        capsys.readouterr().err
