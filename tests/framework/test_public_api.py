@@ -212,9 +212,9 @@ def test_an_unknown_key_is_logged_with_a_suggestion(request_context: Callable[..
 
 def test_a_bad_log_level_lists_the_valid_ones(request_context: Callable[..., Any],
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    from multus.config import logs
-
     import logging
+
+    from multus.config import logs
 
     ctx = request_context(conf={"logLevel": "info"})
     logger = logging.getLogger("multus")
