@@ -102,7 +102,7 @@ def by_name(conf_dir: str, name: str, strict: bool) -> NetworkConfig | None:
     files = conf_files(conf_dir)
     if not files:
         if strict:
-            raise CNIError(INVALID_CONFIG, f"No networks found in {conf_dir}")
+            raise CNIError(INVALID_CONFIG, f"No networks found in {conf_dir} (looking for network {name!r})")
         return None
     for path in files:
         try:

@@ -32,7 +32,7 @@ def multus_delegate_invoke(ctx: RequestContext, delegate: Delegate, command: str
 
     req, conf = ctx.request, ctx.conf
     net = libcni.Network.from_config(delegate.config)
-    bin_dirs = [*conf.bin_dirs, *req.path]
+    bin_dirs = list(dict.fromkeys([*conf.bin_dirs, *req.path]))  # the search path, each directory once
     rt = libcni.RuntimeConf(container_id=req.container_id, netns=req.netns, ifname=delegate.ifname,
                             args=delegate.cni_args, capability_args=delegate.runtime_config,
                             cache_dir=conf.cni_dir)
