@@ -49,7 +49,7 @@ them, in any order. The engine never calls `pm.hook` itself: it calls the typed 
   registered later.
 * **order**: the most recently registered implementation first; `@hookimpl(tryfirst=True)` moves
   an implementation to the front and `@hookimpl(trylast=True)` to the back. The core's own
-  implementations (`multus.plugin.defaults`) are `trylast`, so that any plugin can override them.
+  implementations (`multus.engine.defaults`) are `trylast`, so that any plugin can override them.
 * **wrappers**: an implementation marked `@hookimpl(wrapper=True)` is a generator that runs around
   all the others of that hook: it `yield`s once, receives their result (or their exception) and
   returns the result, changed or not. Any hook can be wrapped: for timing, tracing, retrying.

@@ -35,12 +35,10 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from multus.config.netconf import path_setting
-from multus.errors import IO_FAILURE, CNIError
-from multus.plugin.hookspec import hookimpl
+from multus import IO_FAILURE, CNIError, hookimpl, path_setting
 
 if TYPE_CHECKING:
-    from multus.engine.models import RequestContext
+    from multus import RequestContext
 
 log = logging.getLogger("multus.checkpoint")
 

@@ -47,12 +47,10 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from multus.config.netconf import seconds_setting
-from multus.errors import INVALID_CONFIG, TRY_AGAIN_LATER, CNIError
+from multus import INVALID_CONFIG, TRY_AGAIN_LATER, CNIError, seconds_setting
 
 if TYPE_CHECKING:
-    from multus.config.netconf import MultusConf
-    from multus.engine.models import RequestContext
+    from multus import MultusConf, RequestContext
 
 log = logging.getLogger("multus.k8s")
 

@@ -22,15 +22,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from multus.config import netconf
-from multus.config.netconf import seconds_setting
-from multus.plugin.hookspec import hookimpl
+from multus import hookimpl, load_netconf, seconds_setting
 from multus_k8s import client as kube
 from multus_k8s import writer as writes
 
 if TYPE_CHECKING:
-    from multus.engine.models import DaemonContext, RequestContext
-    from multus.errors import CNIError
+    from multus import CNIError, DaemonContext, RequestContext
 
 log = logging.getLogger("multus.k8s")
 
@@ -44,7 +41,7 @@ def multus_lifecycle_daemon_started(daemon: DaemonContext) -> None:
     from multus_k8s.informer import NODE_ENV, SYNC_TIMEOUT, Informers
 
     plugins, env = daemon.plugins, daemon.env
-    conf = netconf.load(dict(daemon.config))
+    conf = load_netconf(dict(daemon.config))
     writer = writes.Writer(flush_timeout=seconds_setting(conf, "kubeWriteFlushTimeout", writes.FLUSH_TIMEOUT))
     writer.start()
     plugins.state[writes.STATE_KEY] = writer

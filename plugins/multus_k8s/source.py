@@ -38,12 +38,19 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from multus.engine import models
-from multus.engine.annotations import RESOURCE_NAME_ANNOTATION
-from multus.engine.models import NetworkConfig, NetworkRef, PodInfo, RequestContext
-from multus.engine.plan import validate_delegate_config
-from multus.errors import INVALID_CONFIG, UNKNOWN_CONTAINER, CNIError
-from multus.plugin.hookspec import hookimpl
+import multus as models  # the purposes of a NetworkRef: models.CLUSTER, models.ANNOTATION, ...
+from multus import (
+    INVALID_CONFIG,
+    RESOURCE_NAME_ANNOTATION,
+    UNKNOWN_CONTAINER,
+    CNIError,
+    NetworkConfig,
+    NetworkRef,
+    PodInfo,
+    RequestContext,
+    hookimpl,
+    validate_delegate_config,
+)
 from multus_k8s import client as kube
 from multus_k8s import writer
 

@@ -24,10 +24,14 @@ from __future__ import annotations
 
 import logging
 
-from multus.engine.annotations import NETWORK_STATUS_ANNOTATION
-from multus.engine.models import Attachment, RequestContext
-from multus.errors import CNIError
-from multus.plugin.hookspec import hookimpl
+from multus import (
+    NETWORK_STATUS_ANNOTATION,
+    Attachment,
+    CNIError,
+    RequestContext,
+    hookimpl,
+    serialize_network_status,
+)
 from multus_k8s import client as kube
 from multus_k8s import writer
 from multus_k8s.source import emit_event, from_api
@@ -37,14 +41,14 @@ log = logging.getLogger("multus.k8s")
 
 def added_interface_message(attachment: Attachment) -> str | None:
     """upstream's AddedInterface message, or ``None`` when the result is empty (no event)."""
-    from multus.cni import result as cni_result
+    from multus import Result100, parse_result
 
     try:
-        res = cni_result.parse_result(attachment.result).convert("1.0.0")
+        res = parse_result(attachment.result).convert("1.0.0")
     except CNIError as e:
         log.warning("AddedInterface: cannot read the result of %s: %s", attachment.delegate.name, e.msg)
         return None
-    if not isinstance(res, cni_result.Result100):
+    if not isinstance(res, Result100):
         log.warning("AddedInterface: the result of %s is not CNI 1.0.0 after conversion", attachment.delegate.name)
         return None
     if not res.interfaces and not res.ips:
@@ -77,14 +81,14 @@ def multus_lifecycle_pod_added(ctx: RequestContext, attachments: list[Attachment
         log.debug("pod %s/%s is in a system namespace: no network-status", pod.namespace, pod.name)
         return
     try:
-        from multus.engine import netstatus
+        from multus import network_status
 
-        entries = netstatus.network_status(attachments)
+        entries = network_status(attachments)
     except CNIError as e:
         raise CNIError(e.code, f"error setting network status: {e.msg}", e.details) from None
     if not entries:
         return
-    value = netstatus.serialize(entries)
+    value = serialize_network_status(entries)
 
     def write(budget: float | None = None) -> None:
         try:

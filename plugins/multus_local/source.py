@@ -18,10 +18,21 @@ import os
 import re
 from typing import Any
 
-from multus.engine import models
-from multus.engine.models import NetworkConfig, NetworkRef, PodInfo, RequestContext
-from multus.errors import INVALID_CONFIG, IO_FAILURE, CNIError
-from multus.plugin.hookspec import hookimpl
+from multus import (
+    ANNOTATION,
+    AUXILIARY,
+    CLUSTER,
+    DEFAULT,
+    DEFAULT_NETWORK,
+    INVALID_CONFIG,
+    IO_FAILURE,
+    CNIError,
+    NetworkConfig,
+    NetworkRef,
+    PodInfo,
+    RequestContext,
+    hookimpl,
+)
 
 POD_ANNOTATIONS_CAPABILITY = "io.kubernetes.cri.pod-annotations"
 CONF_EXTENSIONS = (".conf", ".json", ".conflist")
@@ -49,16 +60,16 @@ def multus_source_pod(ctx: RequestContext) -> PodInfo | None:
 @hookimpl(trylast=True)
 def multus_source_network(ctx: RequestContext, ref: NetworkRef) -> NetworkConfig | None:
     conf = ctx.conf
-    if ref.purpose == models.AUXILIARY:
+    if ref.purpose == AUXILIARY:
         return auxiliary_chain(conf.cluster_network, ref.name, conf.cni_version)
-    if ref.purpose in (models.CLUSTER, models.DEFAULT) and "/" in ref.name:
+    if ref.purpose in (CLUSTER, DEFAULT) and "/" in ref.name:
         return from_path(ref.name)
     if "/" in ref.name or ref.name in (".", "..") or not ref.name:
         raise CNIError(INVALID_CONFIG, f"network name {ref.name!r}: must not be a path")
-    found = by_name(conf.conf_dir, ref.name, strict=ref.purpose in (models.ANNOTATION, models.DEFAULT_NETWORK))
+    found = by_name(conf.conf_dir, ref.name, strict=ref.purpose in (ANNOTATION, DEFAULT_NETWORK))
     if found is None:
         return None
-    if ref.purpose in (models.ANNOTATION, models.DEFAULT_NETWORK) and ref.namespace:
+    if ref.purpose in (ANNOTATION, DEFAULT_NETWORK) and ref.namespace:
         # the "NAD with an empty spec" rule: reported under the NAD's name, as upstream does
         return NetworkConfig(config=found.config, name=f"{ref.namespace}/{ref.name}", origin=found.origin)
     return found
@@ -91,7 +102,7 @@ def by_name(conf_dir: str, name: str, strict: bool) -> NetworkConfig | None:
     files = conf_files(conf_dir)
     if not files:
         if strict:
-            raise CNIError(INVALID_CONFIG, f"No networks found in {conf_dir}")
+            raise CNIError(INVALID_CONFIG, f"No networks found in {conf_dir} (looking for network {name!r})")
         return None
     for path in files:
         try:

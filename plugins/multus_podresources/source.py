@@ -29,12 +29,10 @@ import stat
 import threading
 from typing import TYPE_CHECKING, Any
 
-from multus.config.netconf import path_setting, seconds_setting
-from multus.errors import IO_FAILURE, TRY_AGAIN_LATER, CNIError
-from multus.plugin.hookspec import hookimpl
+from multus import IO_FAILURE, TRY_AGAIN_LATER, CNIError, hookimpl, path_setting, seconds_setting
 
 if TYPE_CHECKING:
-    from multus.engine.models import RequestContext
+    from multus import RequestContext
 
 log = logging.getLogger("multus.podresources")
 

@@ -270,7 +270,7 @@ def test_the_testing_example_of_the_docs_passes(cni_lab: Any, tmp_path: Path) ->
                        check=False, capture_output=True, text=True, cwd=tmp_path, env=clean_env({"PYTEST_ADDOPTS": ""}),
                        timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "2 passed" in p.stdout, p.stdout
+    assert "3 passed" in p.stdout, p.stdout
 
 
 # --- lazy loading ---------------------------------------------------------------------------

@@ -27,11 +27,21 @@ EXIT_VERSION = 4
 
 log = logging.getLogger("multus.daemon")
 
+HELP_EPILOG = f"""configuration:
+  {DEFAULT_CONFIG_FILE} (or -config): the daemon's settings (socketDir, metricsPort, ...)
+  merged with the multus configuration keys (kubeconfig, confDir, logFile, logLevel, plugins).
+environment:
+  MULTUS_PLUGINS      comma-separated third-party plugins to enable
+  KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT   in-cluster API access
+docs: docs/thick.md, docs/configuration.md, docs/plugins.md"""
+
 
 def _parser() -> argparse.ArgumentParser:
     # Go's flag package: -config / --config, -config=x; no abbreviations.
     ap = argparse.ArgumentParser(prog="multus-daemon", allow_abbrev=False,
-                                 description="Multus thick-plugin daemon: serves multus-shim over a unix socket.")
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 description="Multus thick-plugin daemon: serves multus-shim over a unix socket.",
+                                 epilog=HELP_EPILOG)
     ap.add_argument("-config", "--config", default=DEFAULT_CONFIG_FILE,
                     help=f"the daemon configuration file (default {DEFAULT_CONFIG_FILE})")
     ap.add_argument("-version", "--version", action="store_true", help="print the version and exit")
@@ -110,6 +120,7 @@ def run(argv: list[str] | None = None) -> int:
     if manager is not None:
         manager.start()
     log.info("%s ready (pid %d)", ABOUT, os.getpid())
+    print(f"multus-daemon: ready, serving {daemon.socket_path} (pid {os.getpid()})", file=sys.stderr, flush=True)
     try:
         daemon.serve()
     finally:

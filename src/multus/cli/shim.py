@@ -407,6 +407,20 @@ def convert_result(result: Mapping[str, Any], to_version: str) -> dict[str, Any]
 # =============================================================================================
 
 READY_TIMEOUT_ENV = "MULTUS_SHIM_READY_TIMEOUT"
+HELP = f"""{ABOUT}
+
+Thick mode's CNI plugin: the container runtime runs it with the CNI environment and the
+network configuration on stdin; it forwards the call to multus-daemon over
+<daemonSocketDir>/multus.sock (default /run/multus/multus.sock) and prints the daemon's answer.
+Run without CNI_COMMAND it prints what it is.
+
+Configuration: the shim's netconf on stdin, usually /etc/cni/net.d/00-multus.conf
+  (daemonSocketDir, daemonReadyTimeout, logFile, logToStderr).
+Environment:
+  CNI_COMMAND, CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_ARGS, CNI_PATH   the CNI protocol
+  MULTUS_SHIM_READY_TIMEOUT   seconds to wait for the daemon to be ready (default 60)
+Flags: --version, --help
+Docs: docs/thick.md"""
 READY_TIMEOUT_KEY = "daemonReadyTimeout"
 DAEMON_CONFIG_KEY = "daemonConfigFile"
 DEFAULT_DAEMON_CONFIG = "/etc/cni/net.d/multus.d/daemon-config.json"
@@ -615,6 +629,9 @@ def run(env: Mapping[str, str] | None = None, stdin: bytes | None = None, stdout
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("-v", "-version", "--version"):
         print(ABOUT, file=stdout)
+        return 0
+    if argv and argv[0] in ("-h", "-help", "--help"):
+        print(HELP, file=stdout)
         return 0
     command = env.get("CNI_COMMAND", "")
     if command == "":  # libcni's skel: print what this is

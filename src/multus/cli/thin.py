@@ -6,30 +6,16 @@ engine, pluggy, cattrs or any backend.
 
 from __future__ import annotations
 
-import os
 import sys
-from typing import TYPE_CHECKING
 
-from multus._version import __version__
-from multus.cni import skel
+from multus.executable import ABOUT, exit_fast, run_cni
 
-if TYPE_CHECKING:
-    from multus.cni.request import CniRequest
-
-ABOUT = f"multus: version: {__version__} (python)"
-
-
-def _handler(req: CniRequest) -> dict[str, object] | None:
-    from multus.engine.run import handle
-
-    return handle(req)
+__all__ = ["ABOUT", "cni_main", "main", "run"]
 
 
 def run() -> int:
-    if len(sys.argv) > 1 and sys.argv[1] in ("-v", "-version", "--version"):
-        print(ABOUT)
-        return 0
-    return skel.run(_handler, os.environ, skel.read_stdin(), sys.stdout, sys.stderr, about=ABOUT)
+    """One CNI call of ``multus`` (the installed backends, no extra plugin)."""
+    return run_cni(about=ABOUT)
 
 
 def main() -> None:
@@ -39,19 +25,7 @@ def main() -> None:
 
 def cni_main() -> None:
     """The ``multus`` executable: like :func:`main`, but leaves the process the fast way."""
-    code = run()
-    # A CNI call is over once its answer is out: skip the interpreter's teardown (~15 ms of
-    # module and object destruction) after flushing everything that must reach its destination.
-    if "logging" in sys.modules:
-        import logging
-
-        logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            code = code or 1
-    os._exit(code)
+    exit_fast(run())
 
 
 if __name__ == "__main__":

@@ -84,7 +84,8 @@ def configure(conf: MultusConf) -> logging.Logger:
             h.close()
     level_name = conf.log_level.lower()
     if level_name and level_name not in LEVELS:
-        print(f"multus logging: cannot set logging level to {conf.log_level}", file=sys.stderr)
+        print(f"multus logging: cannot set logging level to {conf.log_level} "
+              f"(logLevel must be one of: {', '.join(LEVELS)})", file=sys.stderr)
         level_name = ""
     logger.setLevel(LEVELS.get(level_name, logging.CRITICAL))
     fmt = _Formatter()

@@ -176,6 +176,20 @@ def load(config: Mapping[str, Any]) -> MultusConf:
     return attrs.evolve(conf, raw=dict(config))
 
 
+def unknown_keys(conf: MultusConf) -> list[tuple[str, str]]:
+    """Keys of the configuration multus does not know, each with the closest known key (or "").
+    They are not errors: plugins read their own settings from ``conf.raw``."""
+    import difflib
+
+    known = sorted(str(k) for k in _KEYS)
+    out: list[tuple[str, str]] = []
+    for key in sorted(k for k in conf.raw if k not in _KEYS and k not in _CNI_KEYS):
+        match = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+        out.append((key, match[0] if match else ""))
+    return out
+
+
+_CNI_KEYS = frozenset({"args", "dns", "ipam", "ipMasq", "forceAddress", "mtu", "disableCheck", "disableGC"})
 _ALIASES = {a.name: a.alias for cls in (MultusConf, LogOptions) for a in attrs.fields(cls)}
 _KEYS = frozenset(a.alias for a in attrs.fields(MultusConf) if a.alias != "raw")
 _CONVERTER: list[Any] = []

@@ -6,6 +6,7 @@ own, so the daemon can run many at once with one :class:`~multus.plugin.manager.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -16,6 +17,8 @@ from multus.engine.models import RequestContext
 from multus.errors import CNIError
 from multus.plugin.manager import Plugins
 
+log = logging.getLogger("multus")
+
 
 def context(req: CniRequest, plugins: Plugins | None = None, configure_logging: bool = True) -> RequestContext:
     """The request's context. A long-lived process (the daemon) configures logging once for itself
@@ -23,6 +26,11 @@ def context(req: CniRequest, plugins: Plugins | None = None, configure_logging: 
     conf = netconf.load(req.config)
     if configure_logging:
         logs.configure(conf)
+    for key, close in netconf.unknown_keys(conf):
+        if close:
+            log.warning("configuration key %r is unknown to multus (did you mean %r?)", key, close)
+        else:
+            log.debug("configuration key %r is not a multus setting (left to plugins)", key)
     if plugins is None:
         plugins = Plugins(enabled=conf.plugins, env=req.env)
     else:

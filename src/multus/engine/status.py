@@ -28,4 +28,8 @@ def cluster_delegate(ctx: RequestContext) -> Delegate:
 
 def status(ctx: RequestContext) -> None:
     readiness.wait(ctx.conf)
-    ctx.plugins.delegate_invoke(ctx, cluster_delegate(ctx), "STATUS")
+    d = cluster_delegate(ctx)
+    try:
+        ctx.plugins.delegate_invoke(ctx, d, "STATUS")
+    except CNIError as e:
+        raise CNIError(e.code, f"DelegateStatus: network {d.cni_name or d.name}: {e.msg}", e.details) from None

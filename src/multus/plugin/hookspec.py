@@ -13,7 +13,7 @@ lifecycle          ``multus.lifecycle``      who is told when networks come and 
 
 Lookup hooks are ``firstresult``: an implementation answers, or returns ``None`` to say "not
 mine, ask the next one", or raises :class:`multus.errors.CNIError` to reject the request. The
-core's own implementations (:mod:`multus.plugin.defaults`) are registered with ``trylast`` so
+core's own implementations (:mod:`multus.engine.defaults`) are registered with ``trylast`` so
 that any plugin can override them. Plugins must call hooks only through
 :class:`multus.plugin.manager.Plugins` (``ctx.plugins``), never ``pm.hook`` directly.
 """
@@ -55,6 +55,7 @@ def multus_source_pod(ctx: RequestContext) -> PodInfo | None:
 
     :return: a :class:`~multus.engine.models.PodInfo`; ``PodInfo(exists=False)`` when the API
         says the pod is gone; ``None`` when this source knows nothing.
+
     Semantics: first result. Since 0.1.
     """
 
@@ -73,6 +74,7 @@ def multus_source_network(ctx: RequestContext, ref: NetworkRef) -> NetworkConfig
     ``ref.conf_dir_only`` set and keeps this answer's ``name`` and ``resource_name``.
 
     :return: the :class:`~multus.engine.models.NetworkConfig`, or ``None`` for "unknown here".
+
     Semantics: first result; raise :class:`~multus.errors.CNIError` to reject. Since 0.1.
     """
 
@@ -117,6 +119,7 @@ def multus_delegate_invoke(ctx: RequestContext, delegate: Delegate, command: str
 
     :return: the delegate's result for ADD (raw dict in its own cniVersion); ``{}`` for other
         commands; ``None`` means "not mine".
+
     Semantics: first result. Since 0.1.
     """
 

@@ -14,6 +14,7 @@ served from the cache never imports the Kubernetes backend, and ``VERSION`` impo
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib
 import logging
 import os
@@ -36,13 +37,44 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("multus.plugins")
 
+
+def _models() -> Any:
+    """The hooks' model types, looked up at call time (the plugin layer imports no engine module)."""
+    return importlib.import_module("multus.engine.models")
+
 DISTRIBUTION = "multus"
 ENV_ENABLE = "MULTUS_PLUGINS"
-DEFAULTS_MODULE = "multus.plugin.defaults"
+DEFAULTS_MODULE = "multus.engine.defaults"
 
 
 def group_of(family: str) -> str:
     return f"multus.{family}"
+
+
+def hook_names() -> list[str]:
+    """The names of every hook of the specification."""
+    return sorted(n for n in vars(hookspec) if n.startswith(f"{hookspec.PROJECT}_"))
+
+
+def closest(name: str, names: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the name closest to ``name``, or an empty string."""
+    match = difflib.get_close_matches(name, list(names), n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def check_hook_names(plugin: object, label: str) -> None:
+    """A ``multus_*`` attribute that names no hook is a misspelt hook: fail at load, not silently."""
+    known = hook_names()
+    for attr in sorted(dir(plugin)):
+        if attr.startswith(f"{hookspec.PROJECT}_") and attr not in known and callable(getattr(plugin, attr, None)):
+            raise CNIError(PLUGIN_LOAD_FAILED, f"{label}: {attr!r} is not a multus hook{closest(attr, known)}")
+
+
+def _expect(hook: str, value: Any, types: type | tuple[type, ...], owners: str) -> None:
+    if value is not None and not isinstance(value, types):
+        want = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+        raise CNIError(PLUGIN_LOAD_FAILED, f"hook {hook} returned {type(value).__name__}, expected {want} "
+                       f"(implemented by {owners})")
 
 
 class Plugins:
@@ -60,15 +92,30 @@ class Plugins:
         self._loaded: set[str] = set()
         self._lock = threading.RLock()
         self._own: list[EntryPointRef] | None = None
-        self._distributions: dict[str, str] = {DEFAULTS_MODULE: DISTRIBUTION}
+        self._origin: dict[str, str] = {DEFAULTS_MODULE: DISTRIBUTION}
         self.state: dict[str, Any] = {}
         """Plugin state that outlives one request (the daemon's API clients, for example)."""
 
     # --- loading ---------------------------------------------------------------------------
 
     def register(self, plugin: object, name: str | None = None) -> None:
-        """Register a plugin object or module directly (custom meta-plugins, tests)."""
-        self.pm.register(plugin, name=name)
+        """Register a plugin object or module directly (custom meta-plugins, tests).
+
+        Raises:
+            CNIError: (``PLUGIN_LOAD_FAILED``) a ``multus_*`` attribute is no hook (a misspelt
+                name), or a hook implementation does not match its specification.
+        """
+        label = f"multus plugin {name or getattr(plugin, '__name__', type(plugin).__name__)!r}"
+        self._register(plugin, name, label, "")
+
+    def _register(self, plugin: object, name: str | None, label: str, dist: str) -> None:
+        check_hook_names(plugin, label)
+        try:
+            registered = self.pm.register(plugin, name=name)
+        except pluggy.PluginValidationError as e:
+            raise CNIError(PLUGIN_LOAD_FAILED, f"{label}: {e}") from e
+        if registered is not None:
+            self._origin[registered] = dist
 
     def enable(self, names: Iterable[str]) -> None:
         """Enable more third-party plugins (e.g. from the config key ``plugins``)."""
@@ -108,9 +155,20 @@ class Plugins:
                                f"failed to import: {type(e).__name__}: {e}") from e
             if self.pm.is_registered(plugin):
                 continue  # one module named in several groups: its hooks are all registered already
-            self.pm.register(plugin, name=f"{group}:{ep.name}")
-            self._distributions[f"{group}:{ep.name}"] = dist
+            self._register(plugin, f"{group}:{ep.name}",
+                           f"multus plugin {ep.name!r} ({ep.value}) of distribution {dist!r}", dist)
+            log.debug("loaded multus plugin %s (%s) of distribution %s", ep.name, ep.value, dist)
         self._loaded.add(family)
+
+    def owners(self, hook: str) -> str:
+        """Who implements ``hook``: plugin names and distributions, for error messages."""
+        out = []
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
+            if impl.plugin_name == DEFAULTS_MODULE:
+                continue
+            dist = self._origin.get(impl.plugin_name, "")
+            out.append(f"plugin {impl.plugin_name!r}" + (f" of distribution {dist!r}" if dist else ""))
+        return ", ".join(reversed(out)) or "the multus defaults"
 
     def _entry_points(self, group: str) -> list[tuple[EntryPoint | EntryPointRef, str]]:
         out: list[tuple[EntryPoint | EntryPointRef, str]] = []
@@ -122,8 +180,13 @@ class Plugins:
 
             for ep in metadata.entry_points(group=group):
                 dist = ep.dist.name if ep.dist is not None else "?"
-                if ep.name in self.enabled and dist != DISTRIBUTION:
+                if dist == DISTRIBUTION:
+                    continue
+                if ep.name in self.enabled:
                     out.append((ep, dist))
+                else:
+                    log.debug("multus plugin %s (%s) of distribution %s is installed but not enabled",
+                              ep.name, ep.value, dist)
         return out
 
     # --- daemon lifecycle ------------------------------------------------------------------
@@ -149,8 +212,14 @@ class Plugins:
         known = {ep.name for fam in hookspec.FAMILIES for ep in metadata.entry_points(group=group_of(fam))}
         missing = sorted(self.enabled - known)
         if missing:
-            raise CNIError(PLUGIN_LOAD_FAILED, f"plugins: enabled multus plugin(s) {missing} are not installed "
-                           f"(no entry point in groups {[group_of(f) for f in hookspec.FAMILIES]})")
+            hints = "".join(closest(m, known) for m in missing)
+            raise CNIError(PLUGIN_LOAD_FAILED, f"plugins: enabled multus plugin(s) {missing} are not installed"
+                           f"{hints}; installed: {sorted(known)} "
+                           f"(entry points of groups {[group_of(f) for f in hookspec.FAMILIES]})")
+
+    def _check(self, hook: str, value: Any, types: type | tuple[type, ...]) -> None:
+        if value is not None and not isinstance(value, types):
+            _expect(hook, value, types, self.owners(hook))
 
     # --- errors ----------------------------------------------------------------------------
 
@@ -185,7 +254,7 @@ class Plugins:
         else:
             name = culprit.plugin_name
             short = name.split(":", 1)[1] if ":" in name else name
-            dist = self._distributions.get(name) or _distribution_of(culprit.plugin)
+            dist = self._origin.get(name) or _distribution_of(culprit.plugin)
             err = CNIError(PLUGIN_FAILED, f"multus plugin {short!r} ({name}) of distribution {dist!r} failed in "
                            f"hook {hook}: {what}", where)
         log.error("%s (at %s)", err.msg, where)
@@ -196,22 +265,33 @@ class Plugins:
     def source_pod(self, ctx: RequestContext) -> PodInfo | None:
         self.load_family("source")
         with self.attributed("multus_source_pod"):
-            return self.pm.hook.multus_source_pod(ctx=ctx)  # type: ignore[no-any-return]
+            out = self.pm.hook.multus_source_pod(ctx=ctx)
+        self._check("multus_source_pod", out, _models().PodInfo)
+        return out  # type: ignore[no-any-return]
 
     def source_network(self, ctx: RequestContext, ref: NetworkRef) -> NetworkConfig | None:
         self.load_family("source")
         with self.attributed("multus_source_network"):
-            return self.pm.hook.multus_source_network(ctx=ctx, ref=ref)  # type: ignore[no-any-return]
+            out = self.pm.hook.multus_source_network(ctx=ctx, ref=ref)
+        self._check("multus_source_network", out, _models().NetworkConfig)
+        return out  # type: ignore[no-any-return]
 
     def source_delegates(self, ctx: RequestContext) -> list[Delegate]:
         self.load_family("source")
         with self.attributed("multus_source_delegates"):
-            return self.pm.hook.multus_source_delegates(ctx=ctx) or []
+            out = self.pm.hook.multus_source_delegates(ctx=ctx)
+        self._check("multus_source_delegates", out, list)
+        delegate = _models().Delegate
+        for d in out or []:
+            self._check("multus_source_delegates", d, delegate)
+        return out or []
 
     def source_resource_map(self, ctx: RequestContext) -> dict[str, list[str]]:
         self.load_family("source")
         with self.attributed("multus_source_resource_map"):
-            return self.pm.hook.multus_source_resource_map(ctx=ctx) or {}
+            out = self.pm.hook.multus_source_resource_map(ctx=ctx)
+        self._check("multus_source_resource_map", out, dict)
+        return out or {}
 
     # --- delegate --------------------------------------------------------------------------
 
@@ -221,6 +301,7 @@ class Plugins:
         with self.attributed("multus_delegate_invoke"):
             out = self.pm.hook.multus_delegate_invoke(ctx=ctx, delegate=delegate, command=command,
                                                       attachments=attachments or [])
+        self._check("multus_delegate_invoke", out, dict)
         return out if out is not None else {}
 
     # --- result ----------------------------------------------------------------------------
@@ -228,7 +309,9 @@ class Plugins:
     def result_merge(self, ctx: RequestContext, attachments: list[Attachment]) -> dict[str, Any]:
         self.load_family("result")
         with self.attributed("multus_result_merge"):
-            return self.pm.hook.multus_result_merge(ctx=ctx, attachments=attachments) or {}
+            out = self.pm.hook.multus_result_merge(ctx=ctx, attachments=attachments)
+        self._check("multus_result_merge", out, dict)
+        return out or {}
 
     # --- lifecycle -------------------------------------------------------------------------
 

@@ -9,20 +9,26 @@ Fixtures:
 * ``cni_invoke``: run a CNI executable as a runtime does (env + stdin -> stdout + exit code).
 * ``delegate_recorder``: a :class:`~multus.testing.recorder.DelegateRecorder` to register on a
   ``Plugins`` object; ``recording_plugin``: write a recording CNI plugin executable.
+* ``request_context``: build the :class:`~multus.RequestContext` a hook receives, without root
+  or a network namespace, to unit-test a hook by calling it.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from multus.testing import lab as lab_mod
+from multus.testing.context import DEFAULT_ARGS, make_context
 from multus.testing.invoke import CniOutcome, cni_env, invoke
 from multus.testing.recorder import DelegateRecorder, write_recording_plugin
+
+if TYPE_CHECKING:
+    from multus.engine.models import PodInfo, RequestContext
 
 _LAB_KEY = pytest.StashKey[lab_mod.Lab]()
 
@@ -58,6 +64,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def cni_lab(request: pytest.FixtureRequest) -> lab_mod.Lab:
+    """The lab of network namespaces the session runs in (needs root and ``--multus-lab`` or the
+    ini option ``multus_lab = true``); tests that use it are skipped otherwise, with the reason."""
     reason = lab_unavailable_reason()
     if reason:
         pytest.skip(reason)
@@ -71,6 +79,8 @@ def cni_lab(request: pytest.FixtureRequest) -> lab_mod.Lab:
 
 @pytest.fixture
 def pod_netns(cni_lab: lab_mod.Lab) -> Iterator[Callable[..., str]]:
+    """``pod_netns(name=None)`` creates a pod network namespace in the lab and returns its name
+    (its path is ``/run/netns/<name>``); every namespace made is removed after the test."""
     made: list[str] = []
 
     def make(name: str | None = None) -> str:
@@ -85,6 +95,9 @@ def pod_netns(cni_lab: lab_mod.Lab) -> Iterator[Callable[..., str]]:
 
 @pytest.fixture
 def cni_invoke() -> Callable[..., CniOutcome]:
+    """``cni_invoke(executable, command, config, container_id=, netns=, ifname=, args=, path=,
+    extra_env=, timeout=)`` runs a CNI executable as a runtime does and returns a
+    :class:`~multus.testing.invoke.CniOutcome` (exit code, stdout, stderr, parsed JSON)."""
     def run(executable: str | list[str], command: str, config: Any, container_id: str = "",
             netns: str = "", ifname: str = "eth0", args: str = "", path: str = "/usr/lib/cni",
             extra_env: dict[str, str] | None = None, timeout: float = 120) -> CniOutcome:
@@ -95,6 +108,8 @@ def cni_invoke() -> Callable[..., CniOutcome]:
 
 @pytest.fixture
 def delegate_recorder() -> DelegateRecorder:
+    """A :class:`~multus.testing.recorder.DelegateRecorder`: register it on a ``Plugins`` and
+    ``.calls`` lists every delegate call (command, name, ifname, config, CNI_ARGS, error)."""
     return DelegateRecorder()
 
 
@@ -107,4 +122,21 @@ def recording_plugin(tmp_path: Any) -> Callable[[str], tuple[str, str]]:
         log = str(tmp_path / f"{name}.calls.jsonl")
         write_recording_plugin(str(d), name, log)
         return str(d), log
+    return make
+
+
+@pytest.fixture
+def request_context(tmp_path: Any) -> Callable[..., RequestContext]:
+    """``request_context(command="ADD", conf=None, plugins=(), pod=None, args=..., env=None)``
+    builds the :class:`~multus.RequestContext` a hook receives, for a unit test of the hook:
+    no root, no network namespace, no binary is run.
+
+    ``conf`` is merged into a minimal multus configuration whose directories are under the
+    test's ``tmp_path``; ``plugins`` are registered on a fresh :class:`~multus.Plugins` that
+    loads no entry point (only the core defaults and what is given); ``pod`` sets ``ctx.pod``.
+    """
+    def make(command: str = "ADD", conf: dict[str, Any] | None = None, plugins: Iterable[object] = (),
+             pod: PodInfo | None = None, args: str = DEFAULT_ARGS,
+             env: dict[str, str] | None = None) -> RequestContext:
+        return make_context(str(tmp_path), command, conf, plugins, pod, args, env)
     return make

@@ -3,11 +3,16 @@ plugin can override them."""
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
 from multus.engine.models import Attachment, Delegate, RequestContext
 from multus.plugin.hookspec import hookimpl
+
+if TYPE_CHECKING:
+    from multus.cni import libcni
 
 log = logging.getLogger("multus")
 
@@ -27,10 +32,26 @@ def multus_delegate_invoke(ctx: RequestContext, delegate: Delegate, command: str
 
     req, conf = ctx.request, ctx.conf
     net = libcni.Network.from_config(delegate.config)
-    bin_dirs = [*conf.bin_dirs, *req.path]
+    bin_dirs = list(dict.fromkeys([*conf.bin_dirs, *req.path]))  # the search path, each directory once
     rt = libcni.RuntimeConf(container_id=req.container_id, netns=req.netns, ifname=delegate.ifname,
                             args=delegate.cni_args, capability_args=delegate.runtime_config,
                             cache_dir=conf.cni_dir)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%s %s (%s, ifname %s): plugin %s from %s, config %s", command, delegate.name, delegate.cni_name,
+                  delegate.ifname, delegate.plugin_type, bin_dirs, json.dumps(delegate.config, sort_keys=True))
+    start = time.monotonic()
+    try:
+        return _invoke(net, rt, command, attachments, bin_dirs, ctx)
+    finally:
+        log.debug("%s %s (plugin %s) took %.3f s", command, delegate.name, delegate.plugin_type,
+                  time.monotonic() - start)
+
+
+def _invoke(net: libcni.Network, rt: libcni.RuntimeConf, command: str, attachments: list[dict[str, str]], bin_dirs: list[str],
+            ctx: RequestContext) -> dict[str, Any]:
+    from multus.cni import libcni
+
+    req, conf = ctx.request, ctx.conf
     timeout = conf.delegate_timeout
     if command == "ADD":
         return libcni.add_network(net, rt, bin_dirs, req.env, timeout)

@@ -1,0 +1,229 @@
+"""A plugin author's and a meta-plugin developer's first day, from the docs alone.
+
+Only the names of ``multus`` (the public API) and the pytest plugin's fixtures are used; nothing
+needs root or a network namespace. Every mistake a newcomer makes comes back as a CNI error that
+names the plugin and the hook.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import multus
+
+# --- a source plugin ---------------------------------------------------------------------------
+
+
+class LabSource:
+    """Networks of the namespace ``lab`` are macvlan networks on eth1."""
+
+    @multus.hookimpl(tryfirst=True)
+    def multus_source_network(self, ctx: multus.RequestContext, ref: multus.NetworkRef) -> multus.NetworkConfig | None:
+        if ref.namespace != "lab":
+            return None
+        if ref.name == "forbidden":
+            raise multus.CNIError(multus.INVALID_CONFIG, f"network lab/{ref.name}: not allowed here")
+        return multus.NetworkConfig(config={"cniVersion": "1.0.0", "name": ref.name, "type": "macvlan",
+                                            "master": "eth1"}, name=f"lab/{ref.name}")
+
+
+# --- a meta-plugin: every pod gets the cluster network and one fixed secondary network ---------
+
+
+class OnePlusOne:
+    @multus.hookimpl(tryfirst=True)
+    def multus_source_delegates(self, ctx: multus.RequestContext) -> list[multus.Delegate]:
+        secondary = ctx.plugins.source_network(ctx, multus.NetworkRef("blue", "lab", multus.ANNOTATION))
+        assert secondary is not None
+        cluster = ctx.conf.delegates[0]
+        return [multus.Delegate(config=cluster, name=cluster["name"], ifname="eth0", master=True),
+                multus.Delegate(config=secondary.config, name=secondary.name, ifname="net1")]
+
+    @multus.hookimpl(tryfirst=True)
+    def multus_delegate_invoke(self, delegate: multus.Delegate, command: str) -> dict[str, Any]:
+        if command != "ADD":
+            return {}
+        return {"cniVersion": "1.0.0", "interfaces": [{"name": delegate.ifname}]}
+
+
+def test_a_source_hook_is_unit_tested_with_a_request_context(request_context: Callable[..., Any]) -> None:
+    ctx = request_context(plugins=[LabSource()])
+    found = ctx.plugins.source_network(ctx, multus.NetworkRef("blue", "lab"))
+    assert found == multus.NetworkConfig(config={"cniVersion": "1.0.0", "name": "blue", "type": "macvlan",
+                                                 "master": "eth1"}, name="lab/blue")
+    assert ctx.plugins.source_network(ctx, multus.NetworkRef("blue", "other")) is None
+    with pytest.raises(multus.CNIError) as e:
+        ctx.plugins.source_network(ctx, multus.NetworkRef("forbidden", "lab"))
+    assert (e.value.code, e.value.msg) == (multus.INVALID_CONFIG, "network lab/forbidden: not allowed here")
+
+
+def test_a_meta_plugin_runs_a_whole_add_in_process(request_context: Callable[..., Any]) -> None:
+    ctx = request_context(plugins=[LabSource(), OnePlusOne()])
+    delegates = ctx.plugins.source_delegates(ctx)
+    assert [(d.name, d.ifname, d.plugin_type) for d in delegates] == [("cluster", "eth0", "bridge"),
+                                                                     ("lab/blue", "net1", "macvlan")]
+    attachments = [multus.Attachment(d, ctx.plugins.delegate_invoke(ctx, d, "ADD")) for d in delegates]
+    assert ctx.plugins.result_merge(ctx, attachments)["interfaces"] == [{"name": "eth0"}]
+
+
+def test_run_cni_builds_the_executable_and_answers_version() -> None:
+    out = io.StringIO()
+    code = multus.run_cni(plugins=[OnePlusOne()], about="my-meta 1.0", env={"CNI_COMMAND": "VERSION"},
+                          stdin=b"{}", stdout=out, stderr=io.StringIO(), argv=[])
+    assert code == 0
+    assert "1.1.0" in json.loads(out.getvalue())["supportedVersions"]
+    about = io.StringIO()
+    assert multus.run_cni(about="my-meta 1.0", env={}, stdin=b"", stdout=io.StringIO(), stderr=about, argv=[]) == 0
+    assert about.getvalue().startswith("my-meta 1.0\n")
+
+
+def test_run_cni_reports_a_plugins_error_as_cni_json(tmp_path: Path) -> None:
+    conf = {"cniVersion": "1.0.0", "name": "multus-cni-network", "type": "multus", "cniDir": str(tmp_path / "cni"),
+            "delegates": [{"cniVersion": "1.0.0", "name": "cluster", "type": "bridge"}]}
+
+    class Reject:
+        @multus.hookimpl(tryfirst=True)
+        def multus_source_delegates(self) -> list[multus.Delegate]:
+            raise multus.CNIError(multus.INVALID_CONFIG, "reject: no networks today")
+
+    env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_NETNS": str(tmp_path / "ns"), "CNI_IFNAME": "eth0",
+           "CNI_PATH": str(tmp_path), "CNI_ARGS": "K8S_POD_NAMESPACE=default;K8S_POD_NAME=p"}
+    out = io.StringIO()
+    code = multus.run_cni(plugins=[Reject()], entry_points=False, env=env, stdin=json.dumps(conf).encode(),
+                          stdout=out, stderr=io.StringIO(), argv=[])
+    assert code == 1
+    assert json.loads(out.getvalue()) == {"cniVersion": "1.0.0", "code": 7, "msg": "reject: no networks today"}
+
+
+# --- mistakes, attributed -----------------------------------------------------------------------
+
+
+def test_a_misspelt_hook_fails_at_load_with_a_suggestion(request_context: Callable[..., Any]) -> None:
+    class Typo:
+        @multus.hookimpl
+        def multus_source_netwrok(self, ctx: multus.RequestContext, ref: multus.NetworkRef) -> None:
+            return None
+
+    with pytest.raises(multus.CNIError) as e:
+        request_context(plugins=[Typo()])
+    assert e.value.code == multus.PLUGIN_LOAD_FAILED
+    assert "'multus_source_netwrok' is not a multus hook (did you mean 'multus_source_network'?)" in e.value.msg
+    assert "Typo" in e.value.msg
+
+
+def test_a_wrong_argument_name_fails_at_load(request_context: Callable[..., Any]) -> None:
+    class BadArgs:
+        @multus.hookimpl
+        def multus_source_network(self, ctx: multus.RequestContext, network: str) -> None:
+            return None
+
+    ctx = request_context()
+    with pytest.raises(multus.CNIError) as e:
+        ctx.plugins.register(BadArgs(), name="bad-args")
+    assert e.value.code == multus.PLUGIN_LOAD_FAILED
+    assert "'bad-args'" in e.value.msg and "network" in e.value.msg
+
+
+def test_a_wrong_return_type_names_the_plugin_and_the_hook(request_context: Callable[..., Any]) -> None:
+    class DictSource:
+        @multus.hookimpl(tryfirst=True)
+        def multus_source_network(self) -> dict[str, Any]:
+            return {"cniVersion": "1.0.0", "name": "x", "type": "bridge"}
+
+    ctx = request_context()
+    ctx.plugins.register(DictSource(), name="dict-source")
+    with pytest.raises(multus.CNIError) as e:
+        ctx.plugins.source_network(ctx, multus.NetworkRef("x"))
+    assert e.value.code == multus.PLUGIN_LOAD_FAILED
+    assert e.value.msg == ("hook multus_source_network returned dict, expected NetworkConfig "
+                           "(implemented by plugin 'dict-source')")
+
+
+def test_a_plugin_that_is_not_installed_lists_the_installed_ones(request_context: Callable[..., Any]) -> None:
+    from multus.plugin.manager import Plugins  # the entry-point names of this distribution
+
+    plugins = Plugins(enabled=["k8z"], env={})
+    with pytest.raises(multus.CNIError) as e:
+        plugins.check_enabled_installed()
+    assert e.value.code == multus.PLUGIN_LOAD_FAILED
+    assert "['k8z'] are not installed (did you mean 'k8s'?); installed: [" in e.value.msg
+    assert "'local'" in e.value.msg
+
+
+def test_import_multus_is_lazy() -> None:
+    code = textwrap.dedent("""
+        import sys, multus
+        assert multus.CNIError.__name__ == "CNIError"
+        print(sorted(m for m in ("pluggy", "cattrs", "multus.engine.run") if m in sys.modules))
+    """)
+    p = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60)
+    assert p.stdout.strip() == "[]"
+    assert set(multus.__all__) <= set(dir(multus))
+    for name in multus.__all__:
+        assert getattr(multus, name) is not None, name
+
+
+# --- executables: --help --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("module", "expected"), [
+    ("multus.cli.thin", ["CNI_COMMAND", "MULTUS_PLUGINS", "/etc/cni/net.d/00-multus.conf", "docs/plugins.md"]),
+    ("multus.cli.shim", ["CNI_COMMAND", "MULTUS_SHIM_READY_TIMEOUT", "multus.sock", "docs/thick.md"]),
+    ("multus.cli.daemon", ["-config", "daemon-config.json", "MULTUS_PLUGINS", "docs/thick.md"]),
+])
+def test_help_prints_usage(module: str, expected: list[str]) -> None:
+    p = subprocess.run([sys.executable, "-m", module, "--help"], check=False, capture_output=True, text=True,
+                       timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert p.returncode == 0, p.stderr
+    missing = [e for e in expected if e not in p.stdout]
+    assert missing == [], p.stdout
+
+
+def test_no_cni_command_keeps_the_about_text() -> None:
+    p = subprocess.run([sys.executable, "-m", "multus.cli.thin"], input="", check=False, capture_output=True,
+                       text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert (p.returncode, p.stdout) == (0, "")
+    assert p.stderr.startswith("multus: version: 0.1.0 (python)\nCNI protocol versions supported: ")
+
+
+# --- logs that help -----------------------------------------------------------------------------
+
+
+def test_an_unknown_key_is_logged_with_a_suggestion(request_context: Callable[..., Any],
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    from multus.engine.run import context
+
+    ctx = request_context(conf={"clusterNetwrok": "x", "exampleNetworksFile": "/f"})
+    with caplog.at_level("DEBUG", logger="multus"):
+        context(ctx.request, ctx.plugins, configure_logging=False)
+    messages = [r.getMessage() for r in caplog.records]
+    assert "configuration key 'clusterNetwrok' is unknown to multus (did you mean 'clusterNetwork'?)" in messages
+    assert "configuration key 'exampleNetworksFile' is not a multus setting (left to plugins)" in messages
+
+
+def test_a_bad_log_level_lists_the_valid_ones(request_context: Callable[..., Any],
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from multus.config import logs
+
+    ctx = request_context(conf={"logLevel": "info"})
+    logger = logging.getLogger("multus")
+    saved = (logger.level, list(logger.handlers), logger.propagate)
+    try:
+        logs.configure(ctx.conf)
+    finally:
+        logger.setLevel(saved[0])
+        logger.handlers[:] = saved[1]
+        logger.propagate = saved[2]
+    assert "cannot set logging level to info (logLevel must be one of: debug, verbose, error, panic)" in \
+        capsys.readouterr().err
