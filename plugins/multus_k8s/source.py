@@ -99,7 +99,8 @@ def multus_source_pod(ctx: RequestContext) -> PodInfo | None:
 
 def pod_info(obj: Mapping[str, Any]) -> PodInfo:
     """A Pod object (as the API's JSON) -> :class:`PodInfo`."""
-    meta = obj.get("metadata") or {}
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
     spec = obj.get("spec") or {}
     raw = meta.get("annotations") or {}
     annotations = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, Mapping) else {}

@@ -96,7 +96,10 @@ def _exit_description(returncode: int) -> str:
             name = signal.Signals(signum).name
         except ValueError:
             name = f"signal {signum}"
-        desc = signal.strsignal(signum)
+        try:
+            desc = signal.strsignal(signum)
+        except ValueError:  # out of range
+            desc = None
         return f"signal: {name} ({desc})" if desc else f"signal: {name}"
     return f"exit status {returncode}"
 

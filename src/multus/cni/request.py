@@ -58,12 +58,14 @@ def validate_interface_name(name: str, field: str = "CNI_IFNAME", code: int = IN
     """libcni's ``utils.ValidateInterfaceName``."""
     if name == "":
         raise CNIError(code, f"{field}: interface name is empty")
-    if len(name) > 15:
+    if len(name.encode("utf-8", "surrogatepass")) > 15:  # IFNAMSIZ counts bytes
         raise CNIError(code, f"{field}: interface name {name!r} is too long (at most 15 characters)")
     if name in (".", ".."):
         raise CNIError(code, f"{field}: interface name {name!r} is not a valid name")
     if any(c in name for c in "/:") or any(c.isspace() for c in name):
         raise CNIError(code, f"{field}: interface name {name!r} contains / or : or whitespace characters")
+    if not name.isprintable():
+        raise CNIError(code, f"{field}: interface name {name!r} contains control characters")
 
 
 def _reject_constant(name: str) -> Any:

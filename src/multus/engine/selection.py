@@ -263,6 +263,8 @@ def _cni_ifname_problem(ifname: str) -> str:
         return "interface name is . or .."
     if any(c in "/:" or c in _GO_SPACE for c in ifname):
         return "interface name contains / or : or whitespace characters"
+    if not ifname.isprintable():  # a NUL or other control character would reach the kernel and env
+        return "interface name contains control characters"
     return ""
 
 
