@@ -211,7 +211,7 @@ def test_requests_beyond_the_limit_wait_in_the_queue(node: Node) -> None:
     assert max(depth) >= 2, depth  # requests waited in the daemon instead of being refused
     # never more than two delegates at once: the starts and ends of ADDs interleave by two
     running = peak = 0
-    for line in daemon.logs().splitlines():
+    for line in daemon.logs(tail=None).splitlines():
         if "ADD starting CNI request" in line:
             running += 1
             peak = max(peak, running)

@@ -228,7 +228,7 @@ def test_daemon_down_add_fails_clearly_del_succeeds(tmp_path: Path) -> None:
     t0 = time.monotonic()
     out = run_shim("DEL", shim_conf(str(sock_dir), cniDir=str(cni_dir)), extra={"MULTUS_SHIM_READY_TIMEOUT": "0.5"})
     assert out.returncode == 0 and out.stdout == "", describe(out)
-    assert 0.4 < time.monotonic() - t0 < 30
+    assert 0.3 < time.monotonic() - t0 < 30  # it retried the connection before giving up
     assert "CmdDel (shim): the multus daemon is not reachable" in out.stderr
     assert "-m multus.cli.thin" in out.stderr
 

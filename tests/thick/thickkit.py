@@ -147,9 +147,11 @@ class Daemon:
                 raise AssertionError(f"multus-daemon not ready after {timeout} s:\n{self.logs()}")
             time.sleep(0.05)
 
-    def logs(self) -> str:
+    def logs(self, tail: int | None = 8000) -> str:
+        """The daemon's stderr: its last ``tail`` characters (all of it with ``tail=None``)."""
         try:
-            return self.stderr_path.read_text(errors="replace")[-8000:]
+            text = self.stderr_path.read_text(errors="replace")
+            return text if tail is None else text[-tail:]
         except OSError:
             return ""
 
