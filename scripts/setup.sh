@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian 12 machine (root) for the demo and the tests: Debian's CNI plugins,
-# iproute2, containerd/podman, etcd and a kube-apiserver built from Debian's source package
+# iproute2, containerd/podman, etcd, and kube-apiserver, kubelet, kube-scheduler and
+# kube-controller-manager built from Debian's source package
 # (cached in /opt/kube-test, built only when missing), and a virtualenv with multus installed.
 #   scripts/setup.sh [--no-kube]
 set -euo pipefail
@@ -35,7 +36,8 @@ fi
   || { echo "setup: the virtualenv is incomplete" >&2; exit 1; }
 
 if [ "${1:-}" != "--no-kube" ]; then
-  bash "$ROOT/tests/harness/kube-apiserver.sh" build
+  # kube-apiserver, and kubelet, kube-scheduler, kube-controller-manager for the one-node cluster tests
+  bash "$ROOT/tests/harness/kube-apiserver.sh" build-node
   # what the container image's build fetches (Debian base, wheels, PyInstaller), here where
   # Debian and PyPI are reachable; tests/deploy/test_image.py then builds the image offline
   MULTUS_VENV="$VENV" bash "$ROOT/deploy/image/build.sh" --prepare

@@ -3,6 +3,7 @@
 # 127.0.0.1 for the multus test suite, built only from Debian packages.
 #
 #   tests/harness/kube-apiserver.sh build   # apt deps + build kube-apiserver (only if not cached)
+#   tests/harness/kube-apiserver.sh build-node  # also kubelet, kube-scheduler, kube-controller-manager
 #   tests/harness/kube-apiserver.sh start   # certs, tokens, etcd + kube-apiserver, wait for /readyz
 #   tests/harness/kube-apiserver.sh stop    # stop both by pid, remove the run dir (state dir stays)
 #   tests/harness/kube-apiserver.sh env     # print "export KUBECONFIG=..." for eval
@@ -19,6 +20,12 @@
 #   Only this step needs the network (the Debian mirror): run it before entering a network
 #   namespace that has no route out. With the binary cached and the packages installed it
 #   does nothing.
+#
+# build-node: the same from the same source package for the binaries a one-node cluster needs
+#   (tests/harness/cluster.py): kubelet, kube-scheduler, kube-controller-manager, cached beside
+#   kube-apiserver. They are built one after the other (one Go build at a time: 2 cores), sharing
+#   one Go build cache; only the missing ones are built. Needs nothing at run time beyond what
+#   containerd (scripts/setup.sh) already brings.
 #
 # start: everything listens on 127.0.0.1 of the network namespace the script runs in (its
 #   loopback is brought up if it is down). Free ports are picked there unless given.
@@ -46,6 +53,7 @@ KUBE_READY_TIMEOUT="${KUBE_READY_TIMEOUT:-120}"
 KUBE_APISERVER_BIN="$KUBE_CACHE_DIR/bin/kube-apiserver"
 KUBE_RUNTIME_PKGS=(etcd-server openssl curl python3)
 KUBE_BUILD_PKGS=(golang-go dpkg-dev make rsync golang-github-modern-go-reflect2-dev)
+KUBE_NODE_BINS=(kubelet kube-scheduler kube-controller-manager)
 
 _kube_log() { echo "[kube-apiserver.sh] $*" >&2; }
 
@@ -97,15 +105,17 @@ _kube_add_deb_src() {
     { _kube_log "apt-get source kubernetes unavailable"; return 1; }
 }
 
-_kube_build_binary() {
-  local src="$KUBE_CACHE_DIR/src" t0=$SECONDS tree
+_kube_build_binaries() {  # cmd names (kube-apiserver kubelet ...): one make per binary, one tree
+  local src="$KUBE_CACHE_DIR/src" t0=$SECONDS tree name t1
   rm -rf "$src" && mkdir -p "$src" "$KUBE_CACHE_DIR/bin" || return 1
   _kube_log "apt-get source kubernetes"
   (cd "$src" && apt-get source -q kubernetes >"$KUBE_CACHE_DIR/source.log" 2>&1) ||
     { _kube_log "apt-get source kubernetes failed:"; tail -5 "$KUBE_CACHE_DIR/source.log" >&2; return 1; }
   tree=$(find "$src" -maxdepth 1 -mindepth 1 -type d -name 'kubernetes-*' | head -1)
-  [ -d "$tree/vendor" ] && [ -d "$tree/cmd/kube-apiserver" ] ||
-    { _kube_log "no vendor/ or cmd/kube-apiserver in '$tree'"; return 1; }
+  [ -d "$tree/vendor" ] || { _kube_log "no vendor/ in '$tree'"; return 1; }
+  for name in "$@"; do
+    [ -d "$tree/cmd/$name" ] || { _kube_log "no cmd/$name in '$tree'"; return 1; }
+  done
   # vendored reflect2 1.0.1 is broken with Go >= 1.18: use Debian's 1.0.2 (same API)
   if grep -q 'modern-go/reflect2 v1.0.1' "$tree/vendor/modules.txt"; then
     local r2=/usr/share/gocode/src/github.com/modern-go/reflect2
@@ -116,36 +126,59 @@ _kube_build_binary() {
     find "$tree/vendor/github.com/modern-go/reflect2" -name '*_test.go' -delete
     rm -rf "$tree/vendor/github.com/modern-go/reflect2/tests" "$tree/vendor/github.com/modern-go/reflect2/test"
   fi
-  _kube_log "building kube-apiserver in $tree (about 5 minutes on 2 cores; log $KUBE_CACHE_DIR/build.log)"
-  (
-    cd "$tree" &&
-    export GOFLAGS=-mod=vendor GOPROXY=off GOTOOLCHAIN=local GO111MODULE=on CGO_ENABLED=0 \
-           GOPATH="$KUBE_CACHE_DIR/gopath" GOCACHE="$KUBE_CACHE_DIR/gocache" &&
-    make WHAT=cmd/kube-apiserver >"$KUBE_CACHE_DIR/build.log" 2>&1
-  ) || { _kube_log "build failed, see $KUBE_CACHE_DIR/build.log"; tail -20 "$KUBE_CACHE_DIR/build.log" >&2; return 1; }
-  install -m 0755 "$tree/_output/bin/kube-apiserver" "$KUBE_APISERVER_BIN.tmp" &&
-    mv "$KUBE_APISERVER_BIN.tmp" "$KUBE_APISERVER_BIN" || return 1
+  for name in "$@"; do
+    t1=$SECONDS
+    _kube_log "building $name in $tree (a few minutes on 2 cores; log $KUBE_CACHE_DIR/build-$name.log)"
+    (
+      cd "$tree" &&
+      export GOFLAGS=-mod=vendor GOPROXY=off GOTOOLCHAIN=local GO111MODULE=on CGO_ENABLED=0 \
+             GOPATH="$KUBE_CACHE_DIR/gopath" GOCACHE="$KUBE_CACHE_DIR/gocache" &&
+      make WHAT="cmd/$name" >"$KUBE_CACHE_DIR/build-$name.log" 2>&1
+    ) || { _kube_log "build of $name failed, see $KUBE_CACHE_DIR/build-$name.log"
+           tail -20 "$KUBE_CACHE_DIR/build-$name.log" >&2; return 1; }
+    install -m 0755 "$tree/_output/bin/$name" "$KUBE_CACHE_DIR/bin/$name.tmp" &&
+      mv "$KUBE_CACHE_DIR/bin/$name.tmp" "$KUBE_CACHE_DIR/bin/$name" || return 1
+    _kube_log "built $KUBE_CACHE_DIR/bin/$name in $((SECONDS - t1)) s: $("$KUBE_CACHE_DIR/bin/$name" --version 2>&1)"
+  done
   if [ "${KUBE_BUILD_KEEP_SRC:-0}" != 1 ]; then
     rm -rf "$src" "$KUBE_CACHE_DIR/gopath" "$KUBE_CACHE_DIR/gocache"
   fi
-  _kube_log "built $KUBE_APISERVER_BIN in $((SECONDS - t0)) s: $("$KUBE_APISERVER_BIN" --version)"
+  _kube_log "built $* in $((SECONDS - t0)) s"
+}
+
+_kube_missing_bins() {
+  local n
+  for n in "$@"; do [ -x "$KUBE_CACHE_DIR/bin/$n" ] || echo "$n"; done
+}
+
+_kube_build_missing() {  # cmd names; builds those not cached, one build at a time per cache dir
+  local missing
+  missing=$(_kube_missing_bins "$@" | tr '\n' ' ')
+  if [ -z "${missing// /}" ]; then
+    _kube_log "using cached $*"
+    return 0
+  fi
+  mkdir -p "$KUBE_CACHE_DIR" || return 1
+  # a waiting caller reuses the result
+  (
+    flock -w 3600 9 || { _kube_log "timed out waiting for $KUBE_CACHE_DIR/build.lock"; exit 1; }
+    missing=$(_kube_missing_bins "$@" | tr '\n' ' ')
+    [ -z "${missing// /}" ] && exit 0
+    _kube_need_pkgs "${KUBE_BUILD_PKGS[@]}" || exit 1
+    _kube_add_deb_src || exit 1
+    # shellcheck disable=SC2086
+    _kube_build_binaries $missing
+  ) 9>"$KUBE_CACHE_DIR/build.lock"
 }
 
 kube_build() {
   _kube_need_pkgs "${KUBE_RUNTIME_PKGS[@]}" || return 1
-  if [ -x "$KUBE_APISERVER_BIN" ]; then
-    _kube_log "using cached $KUBE_APISERVER_BIN"
-    return 0
-  fi
-  mkdir -p "$KUBE_CACHE_DIR" || return 1
-  # one build at a time per cache dir; a waiting caller reuses the result
-  (
-    flock -w 1800 9 || { _kube_log "timed out waiting for $KUBE_CACHE_DIR/build.lock"; exit 1; }
-    [ -x "$KUBE_APISERVER_BIN" ] && exit 0
-    _kube_need_pkgs "${KUBE_BUILD_PKGS[@]}" || exit 1
-    _kube_add_deb_src || exit 1
-    _kube_build_binary
-  ) 9>"$KUBE_CACHE_DIR/build.lock"
+  _kube_build_missing kube-apiserver
+}
+
+kube_build_node() {
+  _kube_need_pkgs "${KUBE_RUNTIME_PKGS[@]}" || return 1
+  _kube_build_missing kube-apiserver "${KUBE_NODE_BINS[@]}"
 }
 
 _kube_free_port() {
@@ -331,11 +364,12 @@ kube_status() {
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
   case "${1:-}" in
     build) kube_build ;;
+    build-node) kube_build_node ;;
     start) kube_start && echo "export KUBECONFIG=$KUBE_STATE_DIR/kubeconfig" ;;
     stop) kube_stop ;;
     clean) kube_stop && rm -rf "$KUBE_STATE_DIR" ;;
     status) kube_status ;;
     env) echo "export KUBECONFIG=$KUBE_STATE_DIR/kubeconfig" ;;
-    *) echo "usage: $0 build|start|stop|clean|status|env" >&2; exit 2 ;;
+    *) echo "usage: $0 build|build-node|start|stop|clean|status|env" >&2; exit 2 ;;
   esac
 fi
