@@ -122,12 +122,11 @@ def test_write_atomic_mode_and_no_empty(tmp_path: Path) -> None:
 def test_generate_thin_takes_the_installer_options(tmp_path: Path) -> None:
     _write(tmp_path, "10-cbr0.conflist", dict(BRIDGE, cniVersion="1.0.0", name="cbr0"))
     _write(tmp_path, "20-other.conf", {"cniVersion": "0.3.1", "name": "o", "type": "bridge"})
-    result = g.generate_thin({"autoconfig_dir": str(tmp_path), "master_file_name": "", "cni_version": "1.0.0",
-                              "kubeconfig": "/k", "conf_dir": "/host/etc/cni/multus/net.d", "bin_dir": "/b",
-                              "log_level": "", "readiness_indicator_file": ""})
+    result = g.generate_thin(str(tmp_path), "", g.ThinOptions(
+        cni_version="1.0.0", kubeconfig="/k", conf_dir="/host/etc/cni/multus/net.d", additional_bin_dir="/b"))
     assert (result.name, result.primary) == ("00-multus.conflist", str(tmp_path / "10-cbr0.conflist"))
     plugin = json.loads(result.data)["plugins"][0]
     assert plugin["binDir"] == "/b" and plugin["kubeconfig"] == "/k"
     assert plugin["delegates"][0]["name"] == "cbr0"
-    other = g.generate_thin({"autoconfig_dir": str(tmp_path), "master_file_name": "20-other.conf"})
+    other = g.generate_thin(str(tmp_path), "20-other.conf", g.ThinOptions())
     assert other.name == "00-multus.conf" and json.loads(other.data)["delegates"][0]["name"] == "o"

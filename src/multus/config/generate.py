@@ -16,12 +16,8 @@ installer build on them.  Stable API:
 ``thin_config(primary: Mapping[str, Any], options: ThinOptions) -> tuple[str, dict[str, Any]]``
     ``(file name, object)``: ``00-multus.conf`` with ``delegates`` below CNI 1.0.0, else
     ``00-multus.conflist`` with the object as ``plugins[0]``.
-``generate_thin(options: Mapping[str, Any]) -> ThinResult``
-    The thin installer's whole step: find and load the primary, build, render. ``options`` keys:
-    ``autoconfig_dir``, ``master_file_name``, ``kubeconfig``, ``cni_version``,
-    ``force_cni_version``, ``override_network_name``, ``conf_dir``, ``namespace_isolation``,
-    ``global_namespaces``, ``log_to_stderr``, ``log_level``, ``log_file``, ``bin_dir``,
-    ``readiness_indicator_file`` (missing ones take :class:`ThinOptions`' defaults).
+``generate_thin(autoconfig_dir: str, master: str, options: ThinOptions) -> ThinResult``
+    The thin installer's whole step: find and load the primary, build, render.
     Returns ``ThinResult(name, data, primary)``.
 ``render(obj: Mapping[str, Any]) -> bytes``
     The bytes written (indented JSON, insertion order kept, trailing newline).
@@ -236,18 +232,9 @@ class ThinResult:
     """The primary file's path."""
 
 
-_THIN_OPTION_FIELDS = {"bin_dir": "additional_bin_dir"}
-
-
-def generate_thin(options: Mapping[str, Any]) -> ThinResult:
-    known = {f.name for f in attrs.fields(ThinOptions)}
-    kwargs: dict[str, Any] = {}
-    for key, value in options.items():
-        field = _THIN_OPTION_FIELDS.get(key, key)
-        if field in known and value is not None:
-            kwargs[field] = value
-    path = find_primary(str(options.get("autoconfig_dir") or ""), str(options.get("master_file_name") or ""))
-    name, obj = thin_config(load_primary(path), ThinOptions(**kwargs))
+def generate_thin(autoconfig_dir: str, master: str, options: ThinOptions) -> ThinResult:
+    path = find_primary(autoconfig_dir, master)
+    name, obj = thin_config(load_primary(path), options)
     return ThinResult(name=name, data=render(obj), primary=path)
 
 

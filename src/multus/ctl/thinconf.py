@@ -7,36 +7,33 @@ only maps the thin entrypoint's flags onto it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from multus.config.generate import ThinOptions
     from multus.ctl.install import Settings
 
 
 def generate(s: Settings) -> tuple[str, bytes, str]:
     """(file name, content, primary path); raises InstallError when no config can be made."""
+    from multus.config import generate as gen
     from multus.ctl.install import InstallError
 
     try:
-        gen: Any = importlib.import_module("multus.config.generate")
-    except ImportError:
-        raise InstallError("--multus-conf-file=auto: config generation is not available in this build; "
-                           "give a config file with --multus-conf-file") from None
-    try:
-        result = gen.generate_thin(options(s))
+        result = gen.generate_thin(s.multus_autoconfig_dir, s.multus_master_cni_file_name, options(s))
     except gen.GenerateError as e:
         raise InstallError(str(e)) from None
-    return str(result.name), bytes(result.data), str(result.primary)
+    return result.name, result.data, result.primary
 
 
-def options(s: Settings) -> dict[str, Any]:
-    return {
-        "autoconfig_dir": s.multus_autoconfig_dir, "master_file_name": s.multus_master_cni_file_name,
-        "cni_version": s.cni_version, "force_cni_version": s.force_cni_version,
-        "override_network_name": s.override_network_name, "kubeconfig": s.multus_kubeconfig_file_host,
-        "conf_dir": s.multus_cni_conf_dir, "namespace_isolation": s.namespace_isolation,
-        "global_namespaces": s.global_namespaces, "log_to_stderr": s.multus_log_to_stderr,
-        "log_level": s.multus_log_level, "log_file": s.multus_log_file, "bin_dir": s.additional_bin_dir,
-        "readiness_indicator_file": s.readiness_indicator_file,
-    }
+def options(s: Settings) -> ThinOptions:
+    """The flags that shape the generated configuration."""
+    from multus.config.generate import ThinOptions
+
+    return ThinOptions(
+        kubeconfig=s.multus_kubeconfig_file_host, cni_version=s.cni_version,
+        force_cni_version=s.force_cni_version, override_network_name=s.override_network_name,
+        conf_dir=s.multus_cni_conf_dir, namespace_isolation=s.namespace_isolation,
+        global_namespaces=s.global_namespaces, log_to_stderr=s.multus_log_to_stderr,
+        log_level=s.multus_log_level, log_file=s.multus_log_file, additional_bin_dir=s.additional_bin_dir,
+        readiness_indicator_file=s.readiness_indicator_file)
