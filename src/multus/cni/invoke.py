@@ -5,7 +5,8 @@ The behaviour follows ``invoke.FindInPath``, ``invoke.Args.AsEnv``, ``RawExec.Ex
 from them. Two additions: a timeout that kills the plugin's whole process group, and the plugin's
 stderr goes to the ``multus.invoke`` logger (debug), never to our stdout.
 
-Only the standard library is used: this runs in a short-lived CNI process.
+Only the standard library (and :mod:`multus.gocompat`, Go's texts) is used: this runs in a
+short-lived CNI process.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from multus.errors import (
     TIMEOUT,
     CNIError,
 )
+from multus.gocompat import loads, quote
 
 log = logging.getLogger("multus.invoke")
 
@@ -41,10 +43,8 @@ VERSION_STDIN_VERSION = "1.1.0"
 
 _KILL_GRACE = 2.0
 
-
-def go_quote(text: str) -> str:
-    """A double-quoted string as Go's ``%q`` prints it (close enough for error messages)."""
-    return json.dumps(text, ensure_ascii=False)
+go_quote = quote
+"""Go's ``strconv.Quote``: :func:`multus.gocompat.quote` under the name this module always had."""
 
 
 def find_plugin(plugin_type: str, dirs: Sequence[str]) -> str:
@@ -110,17 +110,15 @@ def _plugin_error(returncode: int, stdout: bytes, stderr: bytes) -> CNIError:
     if not stdout.strip():
         if not stderr:
             return CNIError(DELEGATE_FAILED, f"netplugin failed with no error message: {status}")
-        text = stderr.decode("utf-8", errors="replace")
-        return CNIError(DELEGATE_FAILED, f"netplugin failed: {go_quote(text)}: {status}")
-    text = stdout.decode("utf-8", errors="replace")
+        return CNIError(DELEGATE_FAILED, f"netplugin failed: {go_quote(stderr)}: {status}")
     try:
-        data = json.loads(stdout)
+        data = loads(stdout)
     except ValueError as e:
         return CNIError(DELEGATE_FAILED,
-                        f"netplugin failed but error parsing its diagnostic message {go_quote(text)}: {e}")
+                        f"netplugin failed but error parsing its diagnostic message {go_quote(stdout)}: {e}")
     if not isinstance(data, dict):
         return CNIError(DELEGATE_FAILED, f"netplugin failed but error parsing its diagnostic message "
-                        f"{go_quote(text)}: not a JSON object")
+                        f"{go_quote(stdout)}: not a JSON object")
     code = data.get("code")
     if not isinstance(code, int) or isinstance(code, bool) or code <= 0:
         code = DELEGATE_FAILED
@@ -220,7 +218,7 @@ def exec_plugin(path: str, command: str, stdin: bytes, env: Mapping[str, str],
     if not stdout.strip():
         return None
     try:
-        data = json.loads(stdout)
+        data = loads(stdout)
     except ValueError as e:
         raise CNIError(DECODE_FAILURE, f"plugin {path} ({command}): failed to decode its answer: {e}",
                        stdout.decode("utf-8", errors="replace")) from None

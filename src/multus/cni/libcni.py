@@ -16,14 +16,13 @@ import base64
 import binascii
 import json
 import os
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from attrs import field, frozen
 
-from multus.cni import version
-from multus.cni.invoke import build_env, exec_plugin, find_plugin, go_quote
+from multus.cni import names, version
+from multus.cni.invoke import build_env, exec_plugin, find_plugin
 from multus.errors import (
     DECODE_FAILURE,
     INCOMPATIBLE_VERSION,
@@ -33,6 +32,7 @@ from multus.errors import (
     UNKNOWN_CONTAINER,
     CNIError,
 )
+from multus.gocompat import quote as go_quote
 
 CACHE_KIND = "cniCacheV1"
 DEFAULT_CACHE_DIR = "/var/lib/cni"
@@ -40,8 +40,6 @@ VALID_ATTACHMENTS_KEY = "cni.dev/valid-attachments"
 ATTACHMENTS_KEY = "cni.dev/attachments"
 """libcni 1.2 injects the valid attachments under both names (the spec first used this one)."""
 
-_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
-_MAX_IFNAME = 15
 
 Pairs = tuple[tuple[str, str], ...]
 
@@ -302,7 +300,7 @@ def validate_container_id(container_id: str) -> None:
     """libcni ``utils.ValidateContainerID``."""
     if container_id == "":
         raise CNIError(UNKNOWN_CONTAINER, "missing containerID")
-    if not _NAME_RE.match(container_id):
+    if not names.valid_name(container_id):
         raise CNIError(INVALID_ENV, "invalid characters in containerID", container_id)
 
 
@@ -310,21 +308,18 @@ def validate_network_name(name: str) -> None:
     """libcni ``utils.ValidateNetworkName``."""
     if name == "":
         raise CNIError(INVALID_CONFIG, "missing network name:")
-    if not _NAME_RE.match(name):
+    if not names.valid_name(name):
         raise CNIError(INVALID_CONFIG, "invalid characters found in network name", name)
 
 
 def validate_interface_name(ifname: str) -> None:
-    """libcni ``utils.ValidateInterfaceName``."""
-    if ifname == "":
-        raise CNIError(INVALID_ENV, "interface name is empty")
-    if len(ifname.encode()) > _MAX_IFNAME:
-        raise CNIError(INVALID_ENV, "interface name is too long",
-                       f"interface name should be less than {_MAX_IFNAME + 1} characters")
-    if ifname in (".", ".."):
-        raise CNIError(INVALID_ENV, "interface name is . or ..")
-    if any(c in "/:" or c.isspace() for c in ifname):
-        raise CNIError(INVALID_ENV, "interface name contains / or : or whitespace characters")
+    """libcni ``utils.ValidateInterfaceName`` (the rule: :func:`multus.cni.names.interface_name_problem`)."""
+    problem = names.interface_name_problem(ifname)
+    if problem == names.IFNAME_TOO_LONG:
+        raise CNIError(INVALID_ENV, problem,
+                       f"interface name should be less than {names.IFNAMSIZ} characters")
+    if problem:
+        raise CNIError(INVALID_ENV, problem)
 
 
 # --------------------------------------------------------------------------- result cache

@@ -6,16 +6,15 @@ texts runtimes and operators already know.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from multus.cni import args as cni_args
-from multus.cni import version
+from multus.cni import names, version
 from multus.errors import DECODE_FAILURE, INCOMPATIBLE_VERSION, INVALID_CONFIG, INVALID_ENV, CNIError
+from multus.gocompat import loads, quote
 
 COMMANDS = ("ADD", "DEL", "CHECK", "VERSION", "GC", "STATUS")
 
@@ -28,7 +27,6 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "STATUS": ("CNI_PATH",),
     "VERSION": (),
 }
-_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
 
 
 @attrs.frozen
@@ -55,28 +53,22 @@ class CniRequest:
 
 
 def validate_interface_name(name: str, field: str = "CNI_IFNAME", code: int = INVALID_ENV) -> None:
-    """libcni's ``utils.ValidateInterfaceName``."""
-    if name == "":
-        raise CNIError(code, f"{field}: interface name is empty")
-    if len(name.encode("utf-8", "surrogatepass")) > 15:  # IFNAMSIZ counts bytes
-        raise CNIError(code, f"{field}: interface name {name!r} is too long (at most 15 characters)")
-    if name in (".", ".."):
-        raise CNIError(code, f"{field}: interface name {name!r} is not a valid name")
-    if any(c in name for c in "/:") or any(c.isspace() for c in name):
-        raise CNIError(code, f"{field}: interface name {name!r} contains / or : or whitespace characters")
-    if not name.isprintable():
-        raise CNIError(code, f"{field}: interface name {name!r} contains control characters")
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    """libcni's ``utils.ValidateInterfaceName`` (:func:`multus.cni.names.interface_name_problem`),
+    the message naming ``field``."""
+    problem = names.interface_name_problem(name)
+    if problem == names.IFNAME_TOO_LONG:
+        raise CNIError(code, f"{field}: {problem}: {quote(name)} (at most {names.MAX_IFNAME_BYTES} bytes)")
+    if problem == names.IFNAME_EMPTY:
+        raise CNIError(code, f"{field}: {problem}")
+    if problem:
+        raise CNIError(code, f"{field}: {problem}: {quote(name)}")
 
 
 def decode_config(stdin: bytes) -> dict[str, Any]:
     if not stdin.strip():
         raise CNIError(DECODE_FAILURE, "stdin: the network configuration is empty")
     try:
-        conf = json.loads(stdin, parse_constant=_reject_constant)
+        conf = loads(stdin)
     except (ValueError, UnicodeDecodeError) as e:
         raise CNIError(DECODE_FAILURE, f"stdin: error unmarshalling network config: {e}") from None
     if not isinstance(conf, dict):
@@ -103,7 +95,7 @@ def from_environ(env: Mapping[str, str], stdin: bytes) -> CniRequest:
         return CniRequest(command=command, stdin=stdin, env=env)
 
     container_id = env.get("CNI_CONTAINERID", "")
-    if container_id and not _NAME_RE.match(container_id):
+    if container_id and not names.valid_name(container_id):
         raise CNIError(INVALID_ENV, f"CNI_CONTAINERID: invalid characters in {container_id!r}")
     ifname = env.get("CNI_IFNAME", "")
     if command in ("ADD", "CHECK", "DEL"):
@@ -118,7 +110,7 @@ def from_environ(env: Mapping[str, str], stdin: bytes) -> CniRequest:
         raise CNIError(DECODE_FAILURE, "name: must be a string")
     if name == "":
         raise CNIError(INVALID_CONFIG, "name: missing network name")
-    if not _NAME_RE.match(name):
+    if not names.valid_name(name):
         raise CNIError(INVALID_CONFIG, f"name: invalid characters found in network name {name!r}")
     if command == "CHECK" and not version.at_least(cv, "0.4.0"):
         raise CNIError(INCOMPATIBLE_VERSION, f"config version does not allow CHECK (cniVersion {cv})")

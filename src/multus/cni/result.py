@@ -39,8 +39,6 @@ also why such an address counts as IPv4 when libcni picks an IP version.
 
 from __future__ import annotations
 
-import ipaddress
-import json
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, TypeAlias
@@ -49,6 +47,7 @@ from attrs import evolve, field, frozen
 from attrs.validators import in_
 
 from multus.errors import DECODE_FAILURE, INCOMPATIBLE_VERSION, CNIError
+from multus.gocompat import canonical_cidr, canonical_ip, fold, loads
 
 VERSIONS_020: tuple[str, ...] = ("0.1.0", "0.2.0")
 """Versions whose results are :class:`Result020` (libcni ``types020``)."""
@@ -326,10 +325,10 @@ def _field(obj: Mapping[str, Any], name: str) -> Any:
     Go matches object keys to struct fields case-insensitively and the last matching key wins;
     JSON ``null`` leaves a field at its zero value, so absent and null are the same thing.
     """
-    folded = name.lower()
+    folded = fold(name)
     value: Any = None
     for key, item in obj.items():
-        if key == name or (isinstance(key, str) and key.lower() == folded):
+        if key == name or (isinstance(key, str) and fold(key) == folded):
             value = item
     return value
 
@@ -382,46 +381,6 @@ def _elements(value: Any, path: str) -> list[tuple[str, Mapping[str, Any]]]:
             raise _decode_error(where, "expected an object, got null")
         out.append((where, obj))
     return out
-
-
-def _go_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """``net.ParseIP``: dotted IPv4 or IPv6 text, no zone; ``None`` when invalid."""
-    if "%" in text or not text.isascii():
-        return None
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
-
-
-def canonical_ip(text: str) -> str | None:
-    """``text`` as Go's ``net.IP.String()`` prints it after parsing, or ``None`` if invalid."""
-    addr = _go_ip(text)
-    if addr is None:
-        return None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return str(addr.ipv4_mapped)
-    return str(addr)
-
-
-def canonical_cidr(text: str) -> str | None:
-    """``text`` as libcni's ``types.IPNet`` prints it after parsing, or ``None`` if invalid.
-
-    libcni's ``ParseCIDR`` keeps the host bits; Go's ``IPNet.String()`` prints an IPv4-mapped
-    address as IPv4 with the prefix counted in its last 32 bits.
-    """
-    addr_text, slash, prefix_text = text.partition("/")
-    if not slash or not (prefix_text.isascii() and prefix_text.isdigit()):
-        return None
-    addr = _go_ip(addr_text)
-    if addr is None:
-        return None
-    prefix = int(prefix_text)
-    if prefix > addr.max_prefixlen:
-        return None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return f"{addr.ipv4_mapped}/{max(0, prefix - 96)}"
-    return f"{addr}/{prefix}"
 
 
 def _cidr(value: Any, path: str) -> str:
@@ -559,7 +518,7 @@ def _family(version: str) -> tuple[str, ...]:
 def _load(data: Mapping[str, Any] | bytes | str) -> Mapping[str, Any]:
     if isinstance(data, bytes | bytearray | str):
         try:
-            data = json.loads(data)
+            data = loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
             raise CNIError(DECODE_FAILURE, f"invalid CNI result: not JSON: {exc}") from None
     if data is None:  # Go decodes JSON null into a zero result
