@@ -64,7 +64,7 @@ _EXPORTS: dict[str, str] = {
     "handle": "multus.engine.run",
     "run_cni": "multus.executable",
     "cni_main": "multus.executable",
-    "validate_delegate_config": "multus.engine.plan",
+    "validate_delegate_config": "multus.cni.conf",
     "network_status": "multus.engine.netstatus",
     "serialize_network_status": "multus.engine.netstatus:serialize",
     "NETWORK_STATUS_ANNOTATION": "multus.engine.annotations",
@@ -142,6 +142,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from multus.cni.conf import validate_delegate_config
     from multus.cni.request import CniRequest, from_environ
     from multus.cni.result import Result100, parse_result
     from multus.config.netconf import MultusConf, path_setting, seconds_setting
@@ -168,7 +169,6 @@ if TYPE_CHECKING:
     )
     from multus.engine.netstatus import network_status
     from multus.engine.netstatus import serialize as serialize_network_status
-    from multus.engine.plan import validate_delegate_config
     from multus.engine.run import handle
     from multus.errors import (
         DECODE_FAILURE,

@@ -22,6 +22,7 @@ from typing import Any
 from attrs import field, frozen
 
 from multus.cni import names, version
+from multus.cni.conf import check_config, is_conflist, read_bool, select_version
 from multus.cni.invoke import build_env, exec_plugin, find_plugin
 from multus.errors import (
     DECODE_FAILURE,
@@ -88,71 +89,6 @@ def _invalid(msg: str) -> CNIError:
     return CNIError(INVALID_CONFIG, msg)
 
 
-def _check_plugin_conf(plugin: Any, prefix: str) -> None:
-    """libcni ``ConfFromBytes``: an object with a string ``type`` (and well-typed known keys)."""
-    if not isinstance(plugin, dict):
-        raise _invalid(f"{prefix}error parsing configuration: expected a JSON object, "
-                       f"not {type(plugin).__name__}")
-    for key in ("name", "cniVersion"):
-        if key in plugin and not isinstance(plugin[key], str):
-            raise _invalid(f"{prefix}error parsing configuration: {key!r} must be a string, "
-                           f"not {type(plugin[key]).__name__}")
-    caps = plugin.get("capabilities")
-    if caps is not None and (not isinstance(caps, dict)
-                             or not all(isinstance(v, bool) for v in caps.values())):
-        raise _invalid(f"{prefix}error parsing configuration: 'capabilities' must be a map of "
-                       "capability name to boolean")
-
-
-def _read_bool(conf: Mapping[str, Any], key: str) -> bool:
-    """libcni 1.2 ``readBool``: a JSON boolean or the strings "true"/"false" (any case)."""
-    raw = conf.get(key)
-    if raw is None:
-        return False
-    if isinstance(raw, bool):
-        return raw
-    if not isinstance(raw, str):
-        raise _invalid(f"error parsing configuration list: invalid type {type(raw).__name__} for {key}")
-    low = raw.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    raise _invalid(f"error parsing configuration list: invalid value {go_quote(low)} for {key}")
-
-
-def _select_version(conf: Mapping[str, Any]) -> str:
-    """``cniVersion``, or the highest of ``cniVersions`` (and ``cniVersion``) that we implement."""
-    cni_version = conf.get("cniVersion", "")
-    if not isinstance(cni_version, str):
-        raise _invalid(f"error parsing configuration list: invalid cniVersion type "
-                       f"{type(cni_version).__name__}")
-    versions = conf.get("cniVersions")
-    if versions is None:
-        return cni_version
-    if not isinstance(versions, list):
-        raise _invalid(f"error parsing configuration list: invalid type for cniVersions: "
-                       f"{type(versions).__name__}")
-    current = version.parse(version.CURRENT)
-    candidates: list[tuple[tuple[int, int, int], str]] = []
-    for i, v in enumerate(versions):
-        if not isinstance(v, str):
-            raise _invalid(f"error parsing configuration list: invalid type for cniVersions index {i}: "
-                           f"{type(v).__name__}")
-        try:
-            parsed = version.parse(v)
-        except CNIError as e:
-            raise _invalid(f"error parsing configuration list: invalid cniVersions entry {v} "
-                           f"at index {i}: {e.msg}") from None
-        if parsed <= current:
-            candidates.append((parsed, v))
-    if cni_version:
-        parsed = version.parse(cni_version)
-        if parsed <= current:
-            candidates.append((parsed, cni_version))
-    if candidates:
-        return max(candidates)[1]
-    return cni_version
-
-
 @frozen(eq=False)
 class Network:
     """A network configuration: a single plugin conf or a conflist, kept as the raw dict.
@@ -171,37 +107,7 @@ class Network:
             raise _invalid(f"error parsing configuration: expected a JSON object, "
                            f"not {type(config).__name__}")
         conf = dict(config)
-        if "plugins" in conf:
-            name = conf.get("name")
-            if name is None:
-                raise _invalid("error parsing configuration list: no name")
-            if not isinstance(name, str):
-                raise _invalid(f"error parsing configuration list: invalid name type {type(name).__name__}")
-            _select_version(conf)
-            _read_bool(conf, "disableCheck")
-            _read_bool(conf, "disableGC")
-            plugins = conf["plugins"]
-            if not isinstance(plugins, list):
-                raise _invalid(f"error parsing configuration list: invalid 'plugins' type "
-                               f"{type(plugins).__name__}")
-            if not plugins:
-                raise _invalid("error parsing configuration list: no plugins in list")
-            for i, plugin in enumerate(plugins):
-                prefix = f"failed to parse plugin config {i}: "
-                _check_plugin_conf(plugin, prefix)
-                if "type" not in plugin or plugin["type"] == "":
-                    raise _invalid(f"{prefix}error parsing configuration: missing 'type'")
-                if not isinstance(plugin["type"], str):
-                    raise _invalid(f"{prefix}error parsing configuration: 'type' must be a string, "
-                                   f"not {type(plugin['type']).__name__}")
-        else:
-            _check_plugin_conf(conf, "")
-            ptype = conf.get("type")
-            if ptype is None or ptype == "":
-                raise _invalid("error parsing configuration: no 'type'; perhaps this is a .conflist?")
-            if not isinstance(ptype, str):
-                raise _invalid(f"error parsing configuration: 'type' must be a string, "
-                               f"not {type(ptype).__name__}")
+        check_config(conf)
         return cls(conf, source)
 
     @classmethod
@@ -217,7 +123,7 @@ class Network:
 
     @property
     def is_list(self) -> bool:
-        return "plugins" in self.config
+        return is_conflist(self.config)
 
     @property
     def name(self) -> str:
@@ -227,7 +133,7 @@ class Network:
     @property
     def cni_version(self) -> str:
         if self.is_list:
-            return _select_version(self.config)
+            return select_version(self.config)
         v = self.config.get("cniVersion", "")
         return v if isinstance(v, str) else ""
 
@@ -239,11 +145,11 @@ class Network:
 
     @property
     def disable_check(self) -> bool:
-        return self.is_list and _read_bool(self.config, "disableCheck")
+        return self.is_list and read_bool(self.config, "disableCheck")
 
     @property
     def disable_gc(self) -> bool:
-        return self.is_list and _read_bool(self.config, "disableGC")
+        return self.is_list and read_bool(self.config, "disableGC")
 
     @property
     def raw_bytes(self) -> bytes:

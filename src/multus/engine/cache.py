@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from multus.cni.conf import is_conflist
 from multus.engine.models import Delegate
 from multus.errors import IO_FAILURE, CNIError
 
@@ -88,7 +89,7 @@ def _conf_part(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         out["dns"] = c["dns"] if isinstance(c.get("dns"), dict) else {}
         return out
 
-    if isinstance(config.get("plugins"), list) and not config.get("type"):
+    if is_conflist(config) and isinstance(config["plugins"], list):
         lst: dict[str, Any] = {k: config[k] for k in ("cniVersion", "name", "disableCheck", "disableGC") if config.get(k)}
         lst["plugins"] = [netconf(p) for p in config["plugins"] if isinstance(p, dict)]
         return {"ipam": {}, "dns": {}}, lst
@@ -152,7 +153,7 @@ def decode(data: bytes, ifname: str, cni_version: str) -> list[Delegate]:
             raise ValueError(f"entry {idx} has no configuration")
         if not isinstance(config, dict):
             raise TypeError(f"entry {idx}: the configuration is not an object")
-        if isinstance(config.get("plugins"), list) and not config.get("cniVersion"):
+        if is_conflist(config) and not config.get("cniVersion"):
             config["cniVersion"] = cni_version  # upstream injects multus' version into conflists
         master = bool(e.get("master", idx == 0))
         name = e.get("ifname") or (ifname if master else (e.get("ifnameRequest") or f"net{idx}"))

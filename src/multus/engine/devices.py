@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from multus.cni.conf import is_conflist
 from multus.errors import INVALID_CONFIG, CNIError
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ def assign(ctx: RequestContext, delegates: list[Delegate]) -> list[Delegate]:
 def inject_device_id(config: Mapping[str, Any], device_id: str, name: str = "") -> dict[str, Any]:
     """A copy of ``config`` with ``deviceID`` and ``pciBusID`` set, in every plugin of a conflist."""
     out = copy.deepcopy(dict(config))
-    if "plugins" in out and not out.get("type"):
+    if is_conflist(out):
         plugins = out["plugins"]
         if not isinstance(plugins, list):
             raise CNIError(INVALID_CONFIG, f"network {name or out.get('name')!r}: plugins: expected a "

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from multus.cni.args import Pairs
+from multus.cni.conf import is_conflist, plugins_of
 
 if TYPE_CHECKING:
     from multus.cni.request import CniRequest
@@ -90,14 +91,14 @@ class Delegate:
 
     @property
     def is_list(self) -> bool:
-        return "plugins" in self.config and not self.config.get("type")
+        return is_conflist(self.config)
 
     @property
     def plugin_type(self) -> str:
-        if self.is_list:
-            plugins = self.config.get("plugins") or [{}]
-            return str(plugins[0].get("type", ""))
-        return str(self.config.get("type", ""))
+        """The ``type`` of the (first) plugin."""
+        plugins = plugins_of(self.config)
+        first = plugins[0] if plugins and isinstance(plugins[0], Mapping) else {}
+        return str(first.get("type", ""))
 
     @property
     def default_route(self) -> tuple[str, ...] | None:

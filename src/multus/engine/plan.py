@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from multus.cni.conf import is_conflist, validate_delegate_config
 from multus.engine import models, runtimeconf
 from multus.engine.annotations import DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION
 from multus.engine.models import Delegate, NetworkConfig, NetworkRef, RequestContext
@@ -23,6 +24,17 @@ from multus.errors import INVALID_CONFIG, CNIError
 
 if TYPE_CHECKING:
     from multus.engine.selection import NetworkSelection
+
+__all__ = [
+    "build",
+    "finish",
+    "gateway_flags",
+    "inject_cni_args",
+    "plan",
+    "pod_namespace",
+    "resolve_cluster_network",
+    "validate_delegate_config",  # its home is multus.cni.conf
+]
 
 
 def pod_namespace(ctx: RequestContext) -> str:
@@ -75,28 +87,13 @@ def inject_cni_args(config: dict[str, Any], cni_args: dict[str, Any]) -> dict[st
             raise CNIError(INVALID_CONFIG, f"network {config.get('name')!r}: 'args.cni' must be an object")
         cni.update(cni_args)
 
-    if isinstance(config.get("plugins"), list) and not config.get("type"):
+    if is_conflist(config) and isinstance(config["plugins"], list):
         for p in config["plugins"]:
             if isinstance(p, dict):
                 merge(p)
     else:
         merge(config)
     return config
-
-
-def validate_delegate_config(config: Mapping[str, Any], where: str) -> None:
-    """upstream's LoadDelegateNetConf checks; messages start with ``where`` (which network)."""
-    if config.get("type"):
-        if not isinstance(config["type"], str):
-            raise CNIError(INVALID_CONFIG, f"{where}: 'type' must be a string")
-        return
-    plugins = config.get("plugins")
-    if plugins is None:
-        raise CNIError(INVALID_CONFIG, f"{where}: delegate must have the 'type' or 'plugin' field")
-    if not isinstance(plugins, list) or not plugins or not all(isinstance(p, dict) for p in plugins):
-        raise CNIError(INVALID_CONFIG, f"{where}: 'plugins' must be a non-empty array of objects")
-    if not plugins[0].get("type"):
-        raise CNIError(INVALID_CONFIG, f"{where}: a plugin delegate must have the 'type' field")
 
 
 def plan(ctx: RequestContext) -> list[Delegate]:

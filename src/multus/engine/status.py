@@ -7,6 +7,7 @@ plugin's own code (50 "not available", 51 "limited connectivity").
 
 from __future__ import annotations
 
+from multus.cni.conf import validate_delegate_config
 from multus.engine import plan, readiness
 from multus.engine.models import Delegate, RequestContext
 from multus.errors import INVALID_CONFIG, CNIError
@@ -17,12 +18,12 @@ def cluster_delegate(ctx: RequestContext) -> Delegate:
     ifname = ctx.request.ifname or "eth0"
     if conf.cluster_network:
         nc = plan.resolve_cluster_network(ctx)
-        plan.validate_delegate_config(nc.config, f"network {nc.name!r}")
+        validate_delegate_config(nc.config, f"network {nc.name!r}")
         return Delegate(config=nc.config, name=nc.name, ifname=ifname, master=True)
     if not conf.delegates:
         raise CNIError(INVALID_CONFIG, "delegates/clusterNetwork: at least one delegate/clusterNetwork must be specified")
     d = conf.delegates[0]
-    plan.validate_delegate_config(d, "network 'delegates[0]'")
+    validate_delegate_config(d, "network 'delegates[0]'")
     return Delegate(config=d, name=str(d.get("name", "")), ifname=ifname, master=True)
 
 
