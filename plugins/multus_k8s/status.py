@@ -41,10 +41,10 @@ log = logging.getLogger("multus.k8s")
 
 def added_interface_message(attachment: Attachment) -> str | None:
     """upstream's AddedInterface message, or ``None`` when the result is empty (no event)."""
-    from multus import Result100, parse_result
+    from multus import Result100
 
     try:
-        res = parse_result(attachment.result).convert("1.0.0")
+        res = attachment.parsed_result.convert("1.0.0")
     except CNIError as e:
         log.warning("AddedInterface: cannot read the result of %s: %s", attachment.delegate.name, e.msg)
         return None

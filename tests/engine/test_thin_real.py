@@ -311,7 +311,7 @@ def test_interface_name_already_in_pod(node: Node) -> None:
     pod = node.pod()
     sh("ip", "-n", pod.netns, "link", "add", "net1", "type", "veth", "peer", "name", "net1peer")
     err = error_of(node.run("ADD", conf, pod))
-    msg = ("DelegateAdd: cannot set 'macvlan' interface name to 'net1': "
+    msg = ('DelegateAdd: cannot set "macvlan" interface name to "net1": '
            "validateIfName: interface name net1 already exists")
     assert (err["code"], err["msg"]) == (100, msg), err
     assert sorted(node.links(pod)) == ["lo", "net1", "net1peer"]  # no eth0: nothing ran

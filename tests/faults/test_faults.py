@@ -554,7 +554,7 @@ def test_kill_9_during_add_then_retried_add(node: Node) -> None:
     _kill_pidfile(pidfile)
     err = error_of(node.run("ADD", conf, pod))
     assert err["code"] == 100, err
-    assert err["msg"] == ("DelegateAdd: cannot set 'bridge' interface name to 'eth0': validateIfName: "
+    assert err["msg"] == ('DelegateAdd: cannot set "bridge" interface name to "eth0": validateIfName: '
                           "interface name eth0 already exists"), err
     assert "eth0" in node.links(pod) and len(node.leases_of(pod)) == 1  # the first ADD's, untouched
     node.delete(conf, pod)

@@ -16,7 +16,7 @@ import base64
 import binascii
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from attrs import field, frozen
@@ -292,6 +292,25 @@ def write_cached_result(net: Network, rt: RuntimeConf, result: Mapping[str, Any]
     except OSError as e:
         raise CNIError(IO_FAILURE, f"failed to set network {go_quote(net.name)} cached result: {e}") from None
     return path
+
+
+def edit_cached_result(cache_dir: str, net_name: str, container_id: str, ifname: str,
+                       edit: Callable[[dict[str, Any]], dict[str, Any]]) -> bool:
+    """Replace the result cached for ``net_name`` / ``container_id`` / ``ifname`` by ``edit(result)``.
+
+    Every other field of the ``cniCacheV1`` file is kept; the file is replaced atomically (a
+    temp file, mode 0600, renamed over it). False (nothing written) when there is no valid cache
+    file with a result."""
+    path = cache_file_path(cache_dir, net_name, container_id, ifname)
+    info = get_cached_info(path)
+    if info is None or not isinstance(info.get("result"), dict):
+        return False
+    info["result"] = edit(info["result"])
+    try:
+        _write_atomic(path, json.dumps(info, separators=(",", ":")).encode())
+    except OSError as e:
+        raise CNIError(IO_FAILURE, f"failed to set network {go_quote(net_name)} cached result: {e}") from None
+    return True
 
 
 def get_cached_info(path: str) -> dict[str, Any] | None:

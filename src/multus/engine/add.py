@@ -7,12 +7,14 @@ change), rolls back every delegate already added, the failing one included, in r
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from multus.engine import cache, netns
 from multus.engine.models import Attachment, Delegate, RequestContext
 from multus.errors import DELEGATE_FAILED, CNIError
+from multus.gocompat import quote as go_quote
 
 log = logging.getLogger("multus")
 
@@ -37,8 +39,8 @@ def add(ctx: RequestContext) -> dict[str, Any]:
     existing = netns.existing_links(req.netns, [d.ifname for d in delegates])
     if existing:
         d = next(d for d in delegates if d.ifname in existing)
-        raise CNIError(DELEGATE_FAILED, f"DelegateAdd: cannot set {d.plugin_type!r} interface name to "
-                       f"{d.ifname!r}: validateIfName: interface name {d.ifname} already exists")
+        raise CNIError(DELEGATE_FAILED, f"DelegateAdd: cannot set {go_quote(d.plugin_type)} interface name to "
+                       f"{go_quote(d.ifname)}: validateIfName: interface name {d.ifname} already exists")
     cache.save(conf.cni_dir, req.container_id, delegates)
     attachments: list[Attachment] = []
     started: list[Delegate] = []
@@ -63,8 +65,9 @@ def add(ctx: RequestContext) -> dict[str, Any]:
                 info = devices.load(ctx, d)
             att = Attachment(delegate=d, result=res, device_info=info)
             attachments.append(att)
-            log.info("Add: %s:%s:%s(%s):%s %s", ctx.pod_label, req.arg("K8S_POD_UID"), d.name, d.cni_name,
-                     d.ifname, res)
+            if log.isEnabledFor(logging.INFO):
+                log.info("Add: %s:%s:%s(%s):%s %s", ctx.pod_label, req.arg("K8S_POD_UID"), d.name, d.cni_name,
+                         d.ifname, json.dumps(res, separators=(",", ":")))
             ctx.plugins.delegate_added(ctx, att)
         current = None
         ctx.plugins.pod_added(ctx, attachments)

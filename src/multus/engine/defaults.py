@@ -79,4 +79,4 @@ def multus_result_merge(ctx: RequestContext, attachments: list[Attachment]) -> d
 
     if master is None or not master.result:
         return cni_result.empty_result(to or "1.0.0")
-    return cni_result.convert_result(master.result, to)
+    return cni_result.convert_result(master.parsed_result, to)

@@ -96,7 +96,8 @@ def allocator(ctx: RequestContext) -> DeviceAllocator:
     if not isinstance(alloc, DeviceAllocator):
         resources = ctx.plugins.source_resource_map(ctx)
         alloc = DeviceAllocator(resources)
-        log.debug("resource map for pod %s: %s", ctx.pod_label, alloc.resources)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("resource map for pod %s: %s", ctx.pod_label, json.dumps(alloc.resources, sort_keys=True))
         ctx.cache[_CACHE_KEY] = alloc
     return alloc
 

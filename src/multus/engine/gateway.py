@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import ipaddress
 import json
-import os
 from typing import Any
 
 from multus.cni import libcni
@@ -94,13 +93,5 @@ def _edit_result(ctx: RequestContext, d: Delegate, result: dict[str, Any], famil
         res["routes"] = routes
         return res
 
-    path = libcni.cache_file_path(ctx.conf.cni_dir, d.cni_name, ctx.request.container_id, d.ifname)
-    info = libcni.get_cached_info(path)
-    if info is not None and isinstance(info.get("result"), dict):
-        info["result"] = edit(info["result"])
-        tmp = f"{path}.tmp.{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(info, f)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+    libcni.edit_cached_result(ctx.conf.cni_dir, d.cni_name, ctx.request.container_id, d.ifname, edit)
     return edit(result)

@@ -13,6 +13,7 @@ from multus.cni.conf import is_conflist, plugins_of
 
 if TYPE_CHECKING:
     from multus.cni.request import CniRequest
+    from multus.cni.result import Result
     from multus.config.netconf import MultusConf
     from multus.engine.selection import NetworkSelection
     from multus.plugin.manager import Plugins
@@ -107,11 +108,26 @@ class Delegate:
 
 @attrs.frozen
 class Attachment:
-    """A delegate after ADD with the result it printed (raw, in its own cniVersion)."""
+    """A delegate after ADD with the result it printed (raw, in its own cniVersion).
+
+    :attr:`parsed_result` is that result decoded (libcni's rules), once: every consumer of a
+    request (network-status, events, the merged result) reads the same object."""
 
     delegate: Delegate
     result: dict[str, Any]
     device_info: dict[str, Any] | None = None
+    _parsed: Result | None = attrs.field(default=None, init=False, repr=False, eq=False)
+
+    @property
+    def parsed_result(self) -> Result:
+        """:attr:`result` parsed by :func:`multus.parse_result` on first use, then kept
+        (a :class:`~multus.CNIError` if it is not a valid result)."""
+        if self._parsed is None:
+            from multus.cni.result import parse_result
+
+            object.__setattr__(self, "_parsed", parse_result(self.result))
+        assert self._parsed is not None
+        return self._parsed
 
 
 @attrs.define

@@ -52,15 +52,16 @@ def network_status(attachments: Iterable[Attachment]) -> list[dict[str, Any]]:
     """Every entry of every attachment, in attachment order."""
     out: list[dict[str, Any]] = []
     for att in attachments:
-        out.extend(entries_for(att.result, att.delegate.name, att.delegate.ifname, att.delegate.master,
+        out.extend(entries_for(att.parsed_result, att.delegate.name, att.delegate.ifname, att.delegate.master,
                                att.device_info))
     return out
 
 
-def entries_for(raw: Mapping[str, Any], name: str, ifname: str, master: bool,
+def entries_for(raw: Mapping[str, Any] | cni_result.Result, name: str, ifname: str, master: bool,
                 device_info: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The entries of one delegate's result (raw, in the delegate's own cniVersion)."""
-    parsed = cni_result.parse_result(raw)
+    """The entries of one delegate's result (parsed, or raw in the delegate's own cniVersion)."""
+    parsed = raw if isinstance(raw, cni_result.Result020 | cni_result.Result040 | cni_result.Result100) \
+        else cni_result.parse_result(raw)
     legacy_gateways: dict[int, str] = {}
     if isinstance(parsed, cni_result.Result020):
         for fam, ipc in ((4, parsed.ip4), (6, parsed.ip6)):
