@@ -486,7 +486,9 @@ def _check_request(env: Mapping[str, str], stdin: bytes) -> dict[str, Any]:
         raise ShimError(INVALID_ENV, f"CNI_CONTAINERID: invalid characters in {cid!r}")
     if command in ("ADD", "CHECK", "DEL"):
         name = env.get("CNI_IFNAME", "")
-        if len(name) > 15 or name in (".", "..") or any(c in name for c in "/:") or any(c.isspace() for c in name):
+        # multus.cni.names.interface_name_problem's verdict (15 bytes, not characters), without importing it
+        if len(name.encode("utf-8", "surrogatepass")) > 15 or name in (".", "..") or any(c in name for c in "/:") \
+                or any(c.isspace() for c in name) or not name.isprintable():
             raise ShimError(INVALID_ENV, f"CNI_IFNAME: interface name {name!r} is not a valid name")
     if not stdin.strip():
         raise ShimError(DECODE_FAILURE, "stdin: the network configuration is empty")
