@@ -12,6 +12,7 @@ from multus.engine.selection import (
     NetworkSelection,
     parse_default_network_annotation,
     parse_networks_annotation,
+    selection_from_dict,
 )
 from multus.errors import INVALID_CONFIG, CNIError
 
@@ -397,7 +398,7 @@ def test_to_dict_and_back() -> None:
         "bandwidth": {"ingressRate": 1}, "default-route": ["1.1.1.254"], "cni-args": {"k": "v"},
         "deviceID": "dev",
     }
-    assert NetworkSelection.from_dict(d) == full
+    assert selection_from_dict(d) == full
     d["cni-args"]["k"] = "changed"  # to_dict hands out copies
     assert full.cni_args == {"k": "v"}
 
@@ -411,17 +412,17 @@ def test_to_dict_and_back() -> None:
 ])
 def test_to_dict_omits_empty(selection: NetworkSelection, expected: dict[str, Any]) -> None:
     assert selection.to_dict() == expected
-    assert NetworkSelection.from_dict(expected) == selection
+    assert selection_from_dict(expected) == selection
 
 
 def test_from_dict_validates() -> None:
     with pytest.raises(CNIError) as exc_info:
-        NetworkSelection.from_dict({"name": "n", "mac": "zz"})
+        selection_from_dict({"name": "n", "mac": "zz"})
     assert exc_info.value.msg == MAC.format("zz")
     with pytest.raises(CNIError) as exc_info:
-        NetworkSelection.from_dict({"name": "n", "cni-args": {"x": float("nan")}})
+        selection_from_dict({"name": "n", "cni-args": {"x": float("nan")}})
     assert exc_info.value.code == INVALID_CONFIG
-    assert NetworkSelection.from_dict({"name": "n"}, default_namespace="d") == sel("n", "d")
+    assert selection_from_dict({"name": "n"}, default_namespace="d") == sel("n", "d")
 
 
 def test_annotation_names() -> None:

@@ -12,9 +12,9 @@ import logging
 from typing import Any
 
 from multus.engine import cache, netns
-from multus.engine.models import Attachment, Delegate, RequestContext
 from multus.errors import DELEGATE_FAILED, CNIError
 from multus.gocompat import quote as go_quote
+from multus.plugin.models import Attachment, Delegate, RequestContext
 
 log = logging.getLogger("multus")
 

@@ -26,8 +26,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from multus.cni.conf import is_conflist
-from multus.engine.models import Delegate
 from multus.errors import IO_FAILURE, CNIError
+from multus.plugin.models import Delegate
 
 log = logging.getLogger("multus.cache")
 

@@ -10,8 +10,8 @@ import logging
 
 from multus.cni import version
 from multus.engine import cache
-from multus.engine.models import RequestContext
 from multus.errors import UNKNOWN_CONTAINER, CNIError
+from multus.plugin.models import RequestContext
 
 log = logging.getLogger("multus")
 

@@ -8,8 +8,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from multus.engine.models import Attachment, Delegate, RequestContext
 from multus.plugin.hookspec import hookimpl
+from multus.plugin.models import Attachment, Delegate, RequestContext
 
 if TYPE_CHECKING:
     from multus.cni import libcni

@@ -14,8 +14,8 @@ import re
 
 from multus.cni import libcni
 from multus.engine import cache, readiness
-from multus.engine.models import Delegate, RequestContext
 from multus.errors import CNIError
+from multus.plugin.models import Delegate, RequestContext
 
 log = logging.getLogger("multus")
 _NET_RE = re.compile(r"^net(\d+)$")

@@ -41,7 +41,7 @@ from multus.errors import INVALID_CONFIG, CNIError
 
 if TYPE_CHECKING:
     from multus.config.netconf import MultusConf
-    from multus.engine.models import Delegate, RequestContext
+    from multus.plugin.models import Delegate, RequestContext
 
 log = logging.getLogger("multus.devices")
 

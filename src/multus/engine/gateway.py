@@ -14,8 +14,8 @@ import json
 from typing import Any
 
 from multus.cni import libcni
-from multus.engine.models import Delegate, RequestContext
 from multus.errors import INVALID_CONFIG, IO_FAILURE, CNIError
+from multus.plugin.models import Delegate, RequestContext
 
 _DEFAULT_DST = {4: ("0.0.0.0/0",), 6: ("::/0", "::0/0")}
 

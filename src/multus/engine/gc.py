@@ -20,8 +20,8 @@ import attrs
 
 from multus.cni import libcni
 from multus.engine import cache, delete
-from multus.engine.models import Delegate, RequestContext
 from multus.errors import DELEGATE_FAILED, INVALID_CONFIG, CNIError
+from multus.plugin.models import Delegate, RequestContext
 
 log = logging.getLogger("multus")
 

@@ -34,7 +34,7 @@ from multus.cni import result as cni_result
 from multus.errors import DECODE_FAILURE, CNIError
 
 if TYPE_CHECKING:
-    from multus.engine.models import Attachment
+    from multus.plugin.models import Attachment
 
 __all__ = ["entries_for", "network_status", "serialize"]
 

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from multus.cni.conf import is_conflist, validate_delegate_config
-from multus.engine import models, runtimeconf
+from multus.engine import runtimeconf
 from multus.engine.annotations import DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION
-from multus.engine.models import Delegate, NetworkConfig, NetworkRef, RequestContext
 from multus.errors import INVALID_CONFIG, CNIError
+from multus.plugin import models
+from multus.plugin.models import Delegate, NetworkConfig, NetworkRef, RequestContext
 
 if TYPE_CHECKING:
     from multus.engine.selection import NetworkSelection

@@ -13,9 +13,9 @@ from typing import Any
 from multus.cni.request import CniRequest
 from multus.config import logs, netconf
 from multus.engine import cache, readiness, runtimeconf
-from multus.engine.models import RequestContext
 from multus.errors import CNIError
 from multus.plugin.manager import Plugins
+from multus.plugin.models import RequestContext
 
 log = logging.getLogger("multus")
 

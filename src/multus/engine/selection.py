@@ -31,18 +31,16 @@ Deliberate hardening beyond upstream (names end up in API paths, cache keys and 
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from attrs import frozen
-
 from multus import gocompat as go
 from multus.cni import names
 from multus.engine.annotations import DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION
 from multus.errors import INVALID_CONFIG, CNIError
+from multus.plugin.models import NetworkSelection
 
 __all__ = [
     "DEFAULT_NETWORK_ANNOTATION",
@@ -50,6 +48,7 @@ __all__ = [
     "NetworkSelection",
     "parse_default_network_annotation",
     "parse_networks_annotation",
+    "selection_from_dict",
 ]
 
 _JSON_PREFIX = "parsePodNetworkAnnotation: failed to parse pod Network Attachment Selection Annotation JSON format: "
@@ -66,65 +65,14 @@ _SUBDOMAIN_RULE = ("must consist of lower case alphanumeric characters, '-' or '
 _LABEL_RULE = ("must consist of lower case alphanumeric characters or '-', and must start and end with "
                "an alphanumeric character (DNS-1123 label)")
 
-@frozen
-class NetworkSelection:
-    """One network selection element: a NetworkAttachmentDefinition and what the pod requests of it.
-
-    ``port_mappings``, ``bandwidth`` and ``cni_args`` are the raw JSON values as given (validated for
-    type only). ``None`` means the key was absent (or ``null``): ``default_route=()`` (the annotation
-    said ``"default-route": []``) is not the same request as ``None``, nor ``cni_args={}`` as ``None``.
-    ``default_route`` items are kept as written (``""`` for an empty string or ``null`` item, which
-    Go decodes to a nil IP).
-    """
-
-    name: str
-    namespace: str
-    interface: str = ""
-    ips: tuple[str, ...] = ()
-    mac: str = ""
-    infiniband_guid: str = ""
-    port_mappings: tuple[dict[str, Any], ...] | None = None
-    bandwidth: dict[str, Any] | None = None
-    default_route: tuple[str, ...] | None = None
-    cni_args: dict[str, Any] | None = None
-    device_id: str = ""
-    ipam_claim_reference: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Upstream's JSON keys; empty strings, no ``ips`` and absent (``None``) requests are omitted."""
-        out: dict[str, Any] = {"name": self.name}
-        if self.namespace:
-            out["namespace"] = self.namespace
-        if self.interface:
-            out["interface"] = self.interface
-        if self.ips:
-            out["ips"] = list(self.ips)
-        if self.mac:
-            out["mac"] = self.mac
-        if self.infiniband_guid:
-            out["infiniband-guid"] = self.infiniband_guid
-        if self.port_mappings is not None:
-            out["portMappings"] = copy.deepcopy(list(self.port_mappings))
-        if self.bandwidth is not None:
-            out["bandwidth"] = copy.deepcopy(self.bandwidth)
-        if self.default_route is not None:
-            out["default-route"] = list(self.default_route)
-        if self.cni_args is not None:
-            out["cni-args"] = copy.deepcopy(self.cni_args)
-        if self.device_id:
-            out["deviceID"] = self.device_id
-        if self.ipam_claim_reference:
-            out["ipam-claim-reference"] = self.ipam_claim_reference
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], default_namespace: str = "") -> NetworkSelection:
-        """One JSON-form element (e.g. :meth:`to_dict`'s output), validated like the annotation."""
-        try:
-            text = json.dumps([dict(data)], allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise CNIError(INVALID_CONFIG, f"{_JSON_PREFIX}{exc}") from None
-        return parse_networks_annotation(text, default_namespace)[0]
+def selection_from_dict(data: Mapping[str, Any], default_namespace: str = "") -> NetworkSelection:
+    """One JSON-form element (e.g. :meth:`NetworkSelection.to_dict`'s output), validated like the
+    annotation."""
+    try:
+        text = json.dumps([dict(data)], allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise CNIError(INVALID_CONFIG, f"{_JSON_PREFIX}{exc}") from None
+    return parse_networks_annotation(text, default_namespace)[0]
 
 
 def parse_networks_annotation(value: str, default_namespace: str) -> list[NetworkSelection]:

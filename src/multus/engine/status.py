@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from multus.cni.conf import validate_delegate_config
 from multus.engine import plan, readiness
-from multus.engine.models import Delegate, RequestContext
 from multus.errors import INVALID_CONFIG, CNIError
+from multus.plugin.models import Delegate, RequestContext
 
 
 def cluster_delegate(ctx: RequestContext) -> Delegate:

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from multus.engine.models import (
+    from multus.errors import CNIError
+    from multus.plugin.models import (
         Attachment,
         DaemonContext,
         Delegate,
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
         PodInfo,
         RequestContext,
     )
-    from multus.errors import CNIError
 
 PROJECT = "multus"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -53,7 +53,7 @@ def multus_source_pod(ctx: RequestContext) -> PodInfo | None:
     Kubernetes backend reads the Pod object; the local backend falls back to the annotations the
     runtime passed in ``runtimeConfig["io.kubernetes.cri.pod-annotations"]``.
 
-    :return: a :class:`~multus.engine.models.PodInfo`; ``PodInfo(exists=False)`` when the API
+    :return: a :class:`~multus.plugin.models.PodInfo`; ``PodInfo(exists=False)`` when the API
         says the pod is gone; ``None`` when this source knows nothing.
 
     Semantics: first result. Since 0.1.
@@ -73,7 +73,7 @@ def multus_source_network(ctx: RequestContext, ref: NetworkRef) -> NetworkConfig
     in ``confDir``" (a NetworkAttachmentDefinition with an empty spec): the engine asks again with
     ``ref.conf_dir_only`` set and keeps this answer's ``name`` and ``resource_name``.
 
-    :return: the :class:`~multus.engine.models.NetworkConfig`, or ``None`` for "unknown here".
+    :return: the :class:`~multus.plugin.models.NetworkConfig`, or ``None`` for "unknown here".
 
     Semantics: first result; raise :class:`~multus.errors.CNIError` to reject. Since 0.1.
     """

@@ -26,21 +26,17 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from multus.errors import PLUGIN_FAILED, PLUGIN_LOAD_FAILED, CNIError
-from multus.plugin import entrypoints, hookspec
+from multus.plugin import entrypoints, hookspec, models
 from multus.plugin.entrypoints import EntryPointRef
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
-    from multus.engine import models
-    from multus.engine.models import Attachment, Delegate, NetworkConfig, NetworkRef, PodInfo, RequestContext
+    from multus.plugin.models import Attachment, Delegate, NetworkConfig, NetworkRef, PodInfo, RequestContext
 
 log = logging.getLogger("multus.plugins")
 
 
-def _models() -> Any:
-    """The hooks' model types, looked up at call time (the plugin layer imports no engine module)."""
-    return importlib.import_module("multus.engine.models")
 
 DISTRIBUTION = "multus"
 ENV_ENABLE = "MULTUS_PLUGINS"
@@ -266,14 +262,14 @@ class Plugins:
         self.load_family("source")
         with self.attributed("multus_source_pod"):
             out = self.pm.hook.multus_source_pod(ctx=ctx)
-        self._check("multus_source_pod", out, _models().PodInfo)
+        self._check("multus_source_pod", out, models.PodInfo)
         return out  # type: ignore[no-any-return]
 
     def source_network(self, ctx: RequestContext, ref: NetworkRef) -> NetworkConfig | None:
         self.load_family("source")
         with self.attributed("multus_source_network"):
             out = self.pm.hook.multus_source_network(ctx=ctx, ref=ref)
-        self._check("multus_source_network", out, _models().NetworkConfig)
+        self._check("multus_source_network", out, models.NetworkConfig)
         return out  # type: ignore[no-any-return]
 
     def source_delegates(self, ctx: RequestContext) -> list[Delegate]:
@@ -281,7 +277,7 @@ class Plugins:
         with self.attributed("multus_source_delegates"):
             out = self.pm.hook.multus_source_delegates(ctx=ctx)
         self._check("multus_source_delegates", out, list)
-        delegate = _models().Delegate
+        delegate = models.Delegate
         for d in out or []:
             self._check("multus_source_delegates", d, delegate)
         return out or []
