@@ -207,6 +207,8 @@ def test_the_limit_is_fifteen_bytes_not_characters() -> None:
 
 def test_container_ids_and_network_names_end_where_gos_regexp_ends() -> None:
     """Go's ``$`` is the end of the text; Python's ``re.match`` with ``$`` let a trailing newline pass."""
+    for name in ("abc-1.2_3", "abc\n", "-abc", "a b", "", "Ab9"):
+        assert shim._valid_name(name) is names.valid_name(name), name  # the shim's stdlib copy agrees
     assert names.valid_name("abc-1.2_3") and not names.valid_name("abc\n") and not names.valid_name("-abc")
     with pytest.raises(CNIError):
         libcni.validate_container_id("abc\n")
@@ -327,3 +329,56 @@ def test_the_gateway_rewrites_the_result_cache_through_libcni(tmp_path: Path) ->
 def test_editing_a_missing_cache_writes_nothing(tmp_path: Path) -> None:
     assert libcni.edit_cached_result(str(tmp_path), "blue", "c1", "net1", lambda r: r) is False
     assert not (tmp_path / "results").exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# Layers and logs
+
+
+def _imports(path: Path) -> set[str]:
+    import ast
+
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module" and node.args \
+                and isinstance(node.args[0], ast.Constant):
+            out.add(str(node.args[0].value))
+    return out
+
+
+def test_the_plugin_layer_imports_no_engine_module_not_even_for_annotations() -> None:
+    """No ``engine/models <-> plugin/manager`` cycle: every import of multus.plugin, those under
+    ``TYPE_CHECKING`` and ``importlib.import_module`` calls included, stays out of the engine."""
+    plugin_dir = Path(multus.__file__).parent / "plugin"
+    for path in sorted(plugin_dir.glob("*.py")):
+        engine = sorted(m for m in _imports(path) if m == "multus.engine" or m.startswith("multus.engine."))
+        assert engine == [], f"{path.name} imports {engine}"
+    from multus.engine import models as engine_models
+    from multus.plugin import models
+
+    assert engine_models.Delegate is models.Delegate and engine_models.RequestContext is models.RequestContext
+    assert multus.Attachment is models.Attachment and selection.NetworkSelection is models.NetworkSelection
+
+
+class _Answers:
+    @multus.hookimpl(tryfirst=True)
+    def multus_delegate_invoke(self, delegate: Delegate, command: str) -> dict[str, Any]:
+        return dict(RESULT_040) if command == "ADD" else {}
+
+
+def test_the_add_log_shows_the_result_as_json(tmp_path: Path, pod_netns: Any,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    from multus.engine import add
+
+    netns = f"/run/netns/{pod_netns()}"
+    ctx = make_context(str(tmp_path), plugins=[_Answers()], env={"CNI_NETNS": netns})
+    with caplog.at_level("INFO", logger="multus"):
+        add.add(ctx)
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("Add: "))
+    assert line.endswith(" " + json.dumps(RESULT_040, separators=(",", ":"))), line
+    assert "{'" not in line
