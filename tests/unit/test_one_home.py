@@ -110,6 +110,26 @@ def test_cidr_and_ip_rules_agree_between_annotation_and_result() -> None:
             selection.parse_networks_annotation(json.dumps([{"name": "a", "ips": [bad]}]), "default")
 
 
+def test_every_ip_in_multus_is_read_as_gos_parse_ip(tmp_path: Path) -> None:
+    """Python's ipaddress takes a zone (``fe80::1%eth0``); Go's net.ParseIP does not."""
+    from multus.engine import runtimeconf
+
+    assert gocompat.parse_ip("fe80::1%eth0") is None
+    ctx = make_context(str(tmp_path), args="IgnoreUnknown=true;IP=fe80::1%eth0")
+    with pytest.raises(CNIError) as e:
+        runtimeconf.validate_k8s_args(ctx.request)
+    assert e.value.code == INVALID_ENV
+    runtimeconf.validate_k8s_args(make_context(str(tmp_path), args="IgnoreUnknown=true;IP=fe80::1").request)
+    d = Delegate(config={"name": "n", "type": "bridge"}, name="n", ifname="net1",
+                 selection=selection.parse_networks_annotation('[{"name": "n", "default-route": ["10.0.0.1"]}]',
+                                                               "default")[0])
+    assert [str(g) for g in plan.gateways(d)] == ["10.0.0.1"]
+    with pytest.raises(CNIError):
+        plan.gateways(Delegate(config={}, name="n", ifname="net1",
+                               selection=selection.NetworkSelection(name="n", namespace="d",
+                                                                    default_route=("fe80::1%eth0",))))
+
+
 # --------------------------------------------------------------------------------------------------
 # One conflist predicate
 

@@ -9,11 +9,11 @@ a pod uses ``default-route``.
 from __future__ import annotations
 
 import errno
-import ipaddress
 import json
 from typing import Any
 
 from multus.cni import libcni
+from multus.engine import plan
 from multus.errors import INVALID_CONFIG, IO_FAILURE, CNIError
 from multus.plugin.models import Delegate, RequestContext
 
@@ -33,7 +33,7 @@ def apply(ctx: RequestContext, d: Delegate, result: dict[str, Any]) -> dict[str,
         families.add(4)
     if d.filter_v6_gateway:
         families.add(6)
-    gws = [ipaddress.ip_address(g) for g in d.default_route or ()]
+    gws = plan.gateways(d)
     if gws:
         families |= {4, 6}
     try:

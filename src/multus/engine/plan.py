@@ -10,12 +10,12 @@ the ``multus_source_network`` hook, so the same plan works with NADs, files or a
 from __future__ import annotations
 
 import copy
-import ipaddress
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from multus import gocompat as go
 from multus.cni.conf import is_conflist, validate_delegate_config
 from multus.engine import runtimeconf
 from multus.engine.annotations import DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION
@@ -24,12 +24,15 @@ from multus.plugin import models
 from multus.plugin.models import Delegate, NetworkConfig, NetworkRef, RequestContext
 
 if TYPE_CHECKING:
+    import ipaddress
+
     from multus.engine.selection import NetworkSelection
 
 __all__ = [
     "build",
     "finish",
     "gateway_flags",
+    "gateways",
     "inject_cni_args",
     "plan",
     "pod_namespace",
@@ -210,13 +213,14 @@ def finish(ctx: RequestContext, d: Delegate) -> Delegate:
     return attrs.evolve(d, cni_args=args, runtime_config=rc)
 
 
-def _gateways(d: Delegate) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+def gateways(d: Delegate) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The ``default-route`` gateways ``d``'s selection asks for (Go's ``net.ParseIP``)."""
     out = []
     for gw in d.default_route or ():
-        try:
-            out.append(ipaddress.ip_address(gw))
-        except ValueError:
-            raise CNIError(INVALID_CONFIG, f"default-route: invalid gateway {gw!r} for network {d.name!r}") from None
+        ip = go.parse_ip(gw)
+        if ip is None:
+            raise CNIError(INVALID_CONFIG, f"default-route: invalid gateway {gw!r} for network {d.name!r}")
+        out.append(ip)
     return out
 
 
@@ -225,7 +229,7 @@ def gateway_flags(delegates: list[Delegate]) -> list[Delegate]:
     ``default-route`` list only strips the default routes of its own interface."""
     v4 = v6 = 0
     for d in delegates:
-        for gw in _gateways(d):
+        for gw in gateways(d):
             if gw.version == 4:
                 v4 += 1
             else:
@@ -236,7 +240,7 @@ def gateway_flags(delegates: list[Delegate]) -> list[Delegate]:
         return delegates
     out = []
     for d in delegates:
-        gws = _gateways(d)
+        gws = gateways(d)
         own4 = any(g.version == 4 for g in gws)
         own6 = any(g.version == 6 for g in gws)
         strip_all = d.default_route is not None and not gws

@@ -9,10 +9,10 @@ top. Unlike upstream we keep every runtimeConfig key: libcni only forwards what 
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
+from multus import gocompat as go
 from multus.cni import args as cni_args
 from multus.cni.request import CniRequest
 from multus.errors import INVALID_ENV, CNIError
@@ -28,11 +28,8 @@ def validate_k8s_args(req: CniRequest) -> None:
     if unknown and not ignore:
         raise CNIError(INVALID_ENV, f"CNI_ARGS: unknown args {unknown}")
     ip = req.arg("IP")
-    if ip:
-        try:
-            ipaddress.ip_address(ip)
-        except ValueError:
-            raise CNIError(INVALID_ENV, f"CNI_ARGS: error parsing value of \"IP\": invalid IP address {ip!r}") from None
+    if ip and go.parse_ip(ip) is None:
+        raise CNIError(INVALID_ENV, f"CNI_ARGS: error parsing value of \"IP\": invalid IP address {ip!r}")
 
 
 def delegate_args(req: CniRequest, mac: str = "", ips: tuple[str, ...] = ()) -> cni_args.Pairs:

@@ -8,7 +8,7 @@
   ``portMappings``, ``bandwidth``, ``default-route``, ``cni-args``, ``deviceID``, the legacy
   ``interfaceRequest`` and ``ipam-claim-reference``).
 
-Upstream decodes the JSON form with Go's ``encoding/json``; this module reproduces what matters of it:
+Upstream decodes the JSON form with Go's ``encoding/json``, which :mod:`multus.gocompat` reproduces:
 the syntax errors and type errors carry Go's texts (``invalid character ...``, ``json: cannot unmarshal
 string into Go struct field NetworkSelectionElement.ips of type []string``), keys match
 case-insensitively when there is no exact match, unknown keys are ignored, ``null`` leaves a string
@@ -24,8 +24,9 @@ Deliberate hardening beyond upstream (names end up in API paths, cache keys and 
   dotted names included), and a non-empty ``namespace`` (explicit or the default namespace) a
   DNS-1123 label; the short form keeps upstream's stricter label rule for both. An empty name (``"a,,b"``, ``[{}]``) is refused too. Hence no
   name or namespace ever contains ``/`` or ``..``.
-* a requested ``interface`` must satisfy the CNI interface-name rules: at most 15 bytes, not ``.`` or
-  ``..``, no ``/``, ``:`` or whitespace.
+* a requested ``interface`` must satisfy the CNI interface-name rule
+  (:func:`multus.cni.names.interface_name_problem`): at most 15 bytes, not ``.`` or ``..``, no
+  ``/``, ``:`` or whitespace.
 * a ``null`` element of the JSON array is refused (upstream dereferences it and crashes).
 """
 
