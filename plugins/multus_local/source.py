@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from typing import Any
 
 from multus import (
@@ -32,11 +31,11 @@ from multus import (
     PodInfo,
     RequestContext,
     hookimpl,
+    valid_cni_name,
 )
 
 POD_ANNOTATIONS_CAPABILITY = "io.kubernetes.cri.pod-annotations"
 CONF_EXTENSIONS = (".conf", ".json", ".conflist")
-_LIST_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 
 @hookimpl(trylast=True)
@@ -135,7 +134,7 @@ def from_path(path: str) -> NetworkConfig | None:
     if path.endswith(".conflist"):
         data = dict(data)
         list_name = data.get("name")
-        if isinstance(list_name, str) and _LIST_NAME_RE.match(list_name):
+        if isinstance(list_name, str) and valid_cni_name(list_name):
             extra = [_read_json(p) for p in conf_files(os.path.join(os.path.dirname(path), list_name),
                                                        (".conf", ".json"))]
             if extra:
@@ -150,7 +149,7 @@ def from_path(path: str) -> NetworkConfig | None:
 
 def auxiliary_chain(cluster_network: str, chain: str, cni_version: str) -> NetworkConfig | None:
     """``auxiliaryCNIChainName`` (§16): passthru + the plugins of ``<dir of clusterNetwork>/<chain>/``."""
-    if not _LIST_NAME_RE.match(chain):
+    if not valid_cni_name(chain):
         raise CNIError(INVALID_CONFIG, f"auxiliaryCNIChainName: invalid name {chain!r}")
     base = cluster_network if os.path.isdir(cluster_network) else os.path.dirname(cluster_network)
     plugins = [_read_json(p) for p in conf_files(os.path.join(base, chain), (".conf", ".json"))]

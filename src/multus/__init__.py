@@ -1,20 +1,24 @@
 """multus: a CNI meta-plugin, and a framework to build your own.
 
 The names below are the public API, the one plugin authors and meta-plugin developers use;
-everything else is private (modules not listed in ``docs/api.md``, and names starting with
-``_``). They are imported on first use, so ``import multus`` costs nothing at start-up.
+everything else is private (modules not in the API reference ``docs/api``, and names starting
+with ``_``). They are imported on first use, so ``import multus`` costs nothing at start-up.
 
 * hooks: :data:`hookimpl` (the marker of hook implementations), :data:`FAMILIES`;
 * what hooks receive and return: :class:`RequestContext`, :class:`CniRequest`,
   :class:`PodInfo`, :class:`NetworkRef`, :class:`NetworkConfig`, :class:`Delegate`,
   :class:`Attachment`, and the purposes of a :class:`NetworkRef` (``CLUSTER``, ``DEFAULT``,
   ``ANNOTATION``, ``DEFAULT_NETWORK``, ``AUXILIARY``);
-* errors: :class:`CNIError` and the CNI error codes;
+* errors: :class:`CNIError` and the CNI error codes (``INCOMPATIBLE_VERSION`` 1,
+  ``UNSUPPORTED_FIELD`` 2, ``UNKNOWN_CONTAINER`` 3, ``INVALID_ENV`` 4, ``IO_FAILURE`` 5,
+  ``DECODE_FAILURE`` 6, ``INVALID_CONFIG`` 7, ``TRY_AGAIN_LATER`` 11, ``PLUGIN_NOT_AVAILABLE`` 50,
+  ``PLUGIN_LIMITED_CONNECTIVITY`` 51, ``DELEGATE_FAILED`` 100, ``PLUGIN_LOAD_FAILED`` 101,
+  ``TIMEOUT`` 102, ``PLUGIN_FAILED`` 103, ``INTERNAL`` 999);
 * running: :class:`Plugins` (the typed facade), :func:`handle` (one request in-process),
   :func:`run_cni` / :func:`cni_main` (a CNI executable around a set of plugins);
 * helpers for backends: :func:`validate_delegate_config`, :func:`network_status`,
-  :func:`serialize_network_status`, :func:`path_setting`, :func:`seconds_setting` and the
-  annotation names.
+  :func:`serialize_network_status`, :func:`path_setting`, :func:`seconds_setting`,
+  :func:`valid_cni_name` (libcni's network-name rule) and the annotation names.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ _EXPORTS: dict[str, str] = {
     "PLUGIN_LIMITED_CONNECTIVITY": "multus.errors",
     "DELEGATE_FAILED": "multus.errors",
     "PLUGIN_LOAD_FAILED": "multus.errors",
+    "PLUGIN_FAILED": "multus.errors",
     "TIMEOUT": "multus.errors",
     "INTERNAL": "multus.errors",
     "handle": "multus.engine.run",
@@ -71,6 +76,7 @@ _EXPORTS: dict[str, str] = {
     "NETWORKS_ANNOTATION": "multus.engine.annotations",
     "RESOURCE_NAME_ANNOTATION": "multus.engine.annotations",
     "DEFAULT_NETWORK_ANNOTATION": "multus.engine.annotations",
+    "valid_cni_name": "multus.cni.names:valid_name",
     "path_setting": "multus.config.netconf",
     "seconds_setting": "multus.config.netconf",
 }
@@ -92,6 +98,7 @@ __all__ = [
     "IO_FAILURE",
     "NETWORKS_ANNOTATION",
     "NETWORK_STATUS_ANNOTATION",
+    "PLUGIN_FAILED",
     "PLUGIN_LIMITED_CONNECTIVITY",
     "PLUGIN_LOAD_FAILED",
     "PLUGIN_NOT_AVAILABLE",
@@ -123,6 +130,7 @@ __all__ = [
     "run_cni",
     "seconds_setting",
     "serialize_network_status",
+    "valid_cni_name",
     "validate_delegate_config",
 ]
 
@@ -143,6 +151,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from multus.cni.conf import validate_delegate_config
+    from multus.cni.names import valid_name as valid_cni_name
     from multus.cni.request import CniRequest, from_environ
     from multus.cni.result import Result100, parse_result
     from multus.config.netconf import MultusConf, path_setting, seconds_setting
@@ -164,6 +173,7 @@ if TYPE_CHECKING:
         INVALID_CONFIG,
         INVALID_ENV,
         IO_FAILURE,
+        PLUGIN_FAILED,
         PLUGIN_LIMITED_CONNECTIVITY,
         PLUGIN_LOAD_FAILED,
         PLUGIN_NOT_AVAILABLE,

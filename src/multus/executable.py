@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO
 
 from multus._version import __version__
 from multus.cni import skel
@@ -31,7 +31,8 @@ HELP_FLAGS = ("-h", "-help", "--help")
 
 
 def run_cni(*, plugins: Iterable[object] = (), about: str = ABOUT, help_text: str = "",
-            entry_points: bool = True, env: Mapping[str, str] | None = None, stdin: bytes | None = None,
+            entry_points: bool = True, env: Mapping[str, str] | None = None,
+            stdin: bytes | str | IO[bytes] | IO[str] | None = None,
             stdout: TextIO | None = None, stderr: TextIO | None = None,
             argv: list[str] | None = None) -> int:
     """Run one CNI call as a meta-plugin executable and return its exit code.
@@ -45,7 +46,9 @@ def run_cni(*, plugins: Iterable[object] = (), about: str = ABOUT, help_text: st
         help_text: printed for ``--help``; empty: a generic usage text built from ``about``.
         entry_points: load the backends found through entry points (``multus.source``, …).
         env: the CNI environment; default ``os.environ``.
-        stdin: the network configuration; default: read from standard input.
+        stdin: the network configuration: ``bytes``, ``str`` or a file object open for
+            reading (``io.BytesIO``, ``io.StringIO``, ``open(path, "rb")``); default: read
+            from standard input.
         stdout: where the result or the CNI error JSON goes; default ``sys.stdout``.
         stderr: where the about and help texts go; default ``sys.stderr``.
         argv: command-line arguments (without the program name); default ``sys.argv[1:]``.
@@ -74,8 +77,18 @@ def run_cni(*, plugins: Iterable[object] = (), about: str = ABOUT, help_text: st
             pm.register(plugin)
         return handle(req, pm)
 
-    data = skel.read_stdin() if stdin is None else stdin
+    data = skel.read_stdin() if stdin is None else _stdin_bytes(stdin)
     return skel.run(handler, env, data, stdout, stderr, about=about)
+
+
+def _stdin_bytes(stdin: bytes | str | IO[bytes] | IO[str]) -> bytes:
+    """``run_cni``'s ``stdin`` argument as the bytes of the network configuration."""
+    data = stdin if isinstance(stdin, bytes | str) else stdin.read()
+    if isinstance(data, str):
+        return data.encode()
+    if isinstance(data, bytes | bytearray):
+        return bytes(data)
+    raise TypeError(f"run_cni: stdin must be bytes, str or a file object, not {type(stdin).__name__}")
 
 
 def exit_fast(code: int) -> NoReturn:

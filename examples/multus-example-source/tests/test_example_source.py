@@ -10,8 +10,8 @@ multus installs, so this directory needs no conftest::
 Without root (or without ``--multus-lab``) the CNI checks skip and the in-process ones still run.
 Three layers, from fast to real:
 
-* the hook itself, in-process, on a ``Plugins`` object of its own with only this module
-  registered (no entry points), on requests built the way the ``multus`` executable builds them;
+* the hook itself, in-process, on the context the ``request_context`` fixture builds, with only
+  this module registered (no entry points, no root);
 * the distribution's metadata: both entry points, under the one name that enables them;
 * the ``multus`` CNI executable of this environment, as a runtime runs it, with a recording CNI
   plugin as every delegate and the pod annotation passed the way containerd passes it.
@@ -30,12 +30,8 @@ from typing import Any
 
 import pytest
 
-from multus.cni.request import from_environ
-from multus.engine.models import NetworkConfig, NetworkRef, RequestContext
-from multus.engine.run import context
-from multus.errors import INVALID_CONFIG, IO_FAILURE, CNIError
-from multus.plugin.manager import Plugins
-from multus.testing.invoke import CniOutcome, cni_env
+from multus import ANNOTATION, INVALID_CONFIG, IO_FAILURE, CNIError, NetworkConfig, NetworkRef, RequestContext
+from multus.testing.invoke import CniOutcome
 from multus.testing.recorder import read_calls
 
 source = pytest.importorskip("multus_example_source.source",
@@ -72,22 +68,26 @@ def multus_conf(tmp_path: Path, networks_file: Path | str | None, **keys: Any) -
     return conf
 
 
-def request_context(conf: dict[str, Any]) -> RequestContext:
-    """A request as the ``multus`` executable builds it, with a ``Plugins`` of our module only."""
-    env = cni_env("ADD", container_id="c-1", netns="/var/run/netns/x", ifname="eth0", args=POD_ARGS)
-    plugins = Plugins(entry_points=False, env={})
-    plugins.register(source, name=f"multus.source:{PLUGIN}")
-    return context(from_environ(env, json.dumps(conf).encode()), plugins, configure_logging=False)
+ContextFor = Callable[[dict[str, Any]], RequestContext]
+
+
+@pytest.fixture
+def context_for(request_context: Callable[..., RequestContext]) -> ContextFor:
+    """``context_for(conf)``: the context a hook receives in a request with this multus
+    configuration, on a ``Plugins`` with only our source module registered (no root needed)."""
+    def make(conf: dict[str, Any]) -> RequestContext:
+        return request_context(conf=conf, plugins=[source], args=POD_ARGS, env={"CNI_CONTAINERID": "c-1"})
+    return make
 
 
 def resolve(ctx: RequestContext, name: str, namespace: str) -> NetworkConfig | None:
-    return ctx.plugins.source_network(ctx, NetworkRef(name, namespace, "annotation"))
+    return ctx.plugins.source_network(ctx, NetworkRef(name, namespace, ANNOTATION))
 
 
 # --- the hook, in-process -------------------------------------------------------------------
 
-def test_it_resolves_the_networks_it_owns(tmp_path: Path, networks_file: Path) -> None:
-    ctx = request_context(multus_conf(tmp_path, networks_file))
+def test_it_resolves_the_networks_it_owns(context_for: ContextFor, tmp_path: Path, networks_file: Path) -> None:
+    ctx = context_for(multus_conf(tmp_path, networks_file))
     foo = resolve(ctx, "foo", "example")
     assert foo is not None
     assert (foo.name, foo.config, foo.origin) == ("example/foo", FOO, f"{networks_file}#foo")
@@ -95,15 +95,15 @@ def test_it_resolves_the_networks_it_owns(tmp_path: Path, networks_file: Path) -
     assert bar is not None and (bar.name, bar.config) == ("default/example-bar", BAR)
 
 
-def test_it_answers_unknown_for_what_it_does_not_own(tmp_path: Path, networks_file: Path) -> None:
-    ctx = request_context(multus_conf(tmp_path, networks_file))
+def test_it_answers_unknown_for_what_it_does_not_own(context_for: ContextFor, tmp_path: Path, networks_file: Path) -> None:
+    ctx = context_for(multus_conf(tmp_path, networks_file))
     assert resolve(ctx, "foo", "default") is None  # the next source is asked
-    without = request_context(multus_conf(tmp_path, None))
+    without = context_for(multus_conf(tmp_path, None))
     assert resolve(without, "foo", "example") is None  # not configured: it stays out of the way
 
 
-def test_it_rejects_an_owned_network_the_file_does_not_define(tmp_path: Path, networks_file: Path) -> None:
-    ctx = request_context(multus_conf(tmp_path, networks_file))
+def test_it_rejects_an_owned_network_the_file_does_not_define(context_for: ContextFor, tmp_path: Path, networks_file: Path) -> None:
+    ctx = context_for(multus_conf(tmp_path, networks_file))
     with pytest.raises(CNIError) as exc:
         resolve(ctx, "nope", "example")
     assert exc.value.code == INVALID_CONFIG
@@ -117,30 +117,30 @@ def test_it_rejects_an_owned_network_the_file_does_not_define(tmp_path: Path, ne
     ("[1, 2]", INVALID_CONFIG, "must hold a JSON object of networks"),
     ('{"foo": "a string"}', INVALID_CONFIG, "must be a JSON object"),
 ])
-def test_a_bad_networks_file_is_a_cni_error_naming_it(tmp_path: Path, content: str | None, code: int,
+def test_a_bad_networks_file_is_a_cni_error_naming_it(context_for: ContextFor, tmp_path: Path, content: str | None, code: int,
                                                       needle: str) -> None:
     path = tmp_path / "networks.json"
     if content is not None:
         path.write_text(content)
-    ctx = request_context(multus_conf(tmp_path, path))
+    ctx = context_for(multus_conf(tmp_path, path))
     with pytest.raises(CNIError) as exc:
         resolve(ctx, "foo", "example")
     assert exc.value.code == code and needle in exc.value.msg and str(path) in exc.value.msg, exc.value
 
 
-def test_the_file_is_read_once_per_request(tmp_path: Path, networks_file: Path) -> None:
+def test_the_file_is_read_once_per_request(context_for: ContextFor, tmp_path: Path, networks_file: Path) -> None:
     conf = multus_conf(tmp_path, networks_file)
-    ctx = request_context(conf)
+    ctx = context_for(conf)
     first = resolve(ctx, "foo", "example")
     networks_file.write_text(json.dumps({"foo": {**FOO, "ip": "198.51.100.99/24"}}))
     again = resolve(ctx, "foo", "example")
     assert first is not None and again is not None and again.config == first.config == FOO
-    later = resolve(request_context(conf), "foo", "example")  # the next request reads it afresh
+    later = resolve(context_for(conf), "foo", "example")  # the next request reads it afresh
     assert later is not None and later.config["ip"] == "198.51.100.99/24"
 
 
-def test_the_lifecycle_hook_logs_each_request(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    ctx = request_context(multus_conf(tmp_path, None))
+def test_the_lifecycle_hook_logs_each_request(context_for: ContextFor, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    ctx = context_for(multus_conf(tmp_path, None))
     ctx.plugins.register(lifecycle, name=f"multus.lifecycle:{PLUGIN}")
     with caplog.at_level(logging.INFO, logger="multus.example_static"):
         ctx.plugins.request_done(ctx, "ADD", None, 0.25)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from multus.engine.models import RequestContext
-from multus.errors import CNIError
-from multus.plugin.hookspec import hookimpl
+from multus import CNIError, RequestContext, hookimpl
 
 log = logging.getLogger("multus.example_static")
 

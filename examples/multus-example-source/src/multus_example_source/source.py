@@ -12,10 +12,10 @@ Networks are read from the JSON file named by the multus configuration key
 This source owns a reference when its namespace is ``example`` or its name starts with
 ``example-``. It answers with the tri-state every lookup hook uses:
 
-* found: a :class:`~multus.engine.models.NetworkConfig`;
+* found: a :class:`~multus.NetworkConfig`;
 * unknown: ``None``, "not mine, ask the next source" (a reference it does not own, or no
   ``exampleNetworksFile`` in the configuration);
-* reject: :class:`~multus.errors.CNIError`, the request fails (a reference it owns that the file
+* reject: :class:`~multus.CNIError`, the request fails (a reference it owns that the file
   does not define, or a file that cannot be read).
 """
 
@@ -27,9 +27,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from multus.engine.models import NetworkConfig, NetworkRef, RequestContext
-from multus.errors import INVALID_CONFIG, IO_FAILURE, CNIError
-from multus.plugin.hookspec import hookimpl
+from multus import INVALID_CONFIG, IO_FAILURE, CNIError, NetworkConfig, NetworkRef, RequestContext, hookimpl
 
 # A child of the "multus" logger: multus's logLevel, logFile and logToStderr apply to it.
 log = logging.getLogger("multus.example_static")
