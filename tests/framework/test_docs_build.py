@@ -26,7 +26,7 @@ def test_the_api_reference_builds_without_warnings(tmp_path: Path) -> None:
 
     api = (out / "api.html").read_text()
     for name in ("hookimpl", "RequestContext", "NetworkConfig", "Delegate", "CNIError", "Plugins", "run_cni",
-                 "cni_main"):
+                 "cni_main", "DaemonContext", "MultusConf", "valid_cni_name"):
         assert f'id="multus.{name}"' in api, name
     hooks = (out / "hooks.html").read_text()
     assert [h for h in hook_names() if f'id="multus.plugin.hookspec.{h}"' not in hooks] == []

@@ -36,6 +36,8 @@ from multus.testing.recorder import read_calls
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "multus-example-source"
+META_EXAMPLE = REPO / "examples" / "multus-example-meta"
+META_SCRIPT = "multus-example-meta"
 PLUGIN = "example-static"
 DISTRIBUTION = "multus-example-source"
 BROKEN_PLUGIN = "broken-example"
@@ -60,6 +62,47 @@ dependencies = ["multus"]
 
 [tool.setuptools]
 py-modules = ["multus_broken_example"]
+"""
+
+# Three mistakes a plugin author makes, each in a module of its own, installed as a distribution.
+FAULTY_DISTRIBUTION = "multus-faulty-example"
+FAULTY_MODULES = {
+    "faulty-raises": ("multus_faulty_raises", """\
+        from multus import hookimpl
+
+        @hookimpl(tryfirst=True)
+        def multus_source_network(ref):
+            return ref.nme
+    """),
+    "faulty-typo": ("multus_faulty_typo", """\
+        from multus import hookimpl
+
+        @hookimpl
+        def multus_source_netwrok(ref):
+            return None
+    """),
+    "faulty-dict": ("multus_faulty_dict", """\
+        from multus import hookimpl
+
+        @hookimpl(tryfirst=True)
+        def multus_source_network(ref):
+            return {"cniVersion": "1.0.0", "name": ref.name, "type": "bridge"}
+    """),
+}
+FAULTY_PYPROJECT = f"""\
+[build-system]
+requires = ["setuptools>=68"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "{FAULTY_DISTRIBUTION}"
+version = "0.0.1"
+dependencies = ["multus"]
+
+[project.entry-points."multus.source"]
+""" + "".join(f"{name} = \"{module}\"\n" for name, (module, _) in FAULTY_MODULES.items()) + f"""
+[tool.setuptools]
+py-modules = {sorted(module for module, _ in FAULTY_MODULES.values())!r}
 """
 
 
@@ -120,9 +163,18 @@ def example_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScratchVe
     broken.mkdir()
     (broken / "pyproject.toml").write_text(BROKEN_PYPROJECT)
     (broken / "multus_broken_example.py").write_text(f"raise RuntimeError({BROKEN_MESSAGE!r})\n")
+    faulty = tmp / "src" / FAULTY_DISTRIBUTION
+    faulty.mkdir()
+    (faulty / "pyproject.toml").write_text(FAULTY_PYPROJECT)
+    for module, code in FAULTY_MODULES.values():
+        (faulty / f"{module}.py").write_text(textwrap.dedent(code))
+    meta = tmp / "src" / "multus-example-meta"
+    shutil.copytree(META_EXAMPLE, meta, ignore=shutil.ignore_patterns(
+        "tests", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache"))
 
     p = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-                        "--disable-pip-version-check", "--no-input", "-q", str(example), str(broken)],
+                        "--disable-pip-version-check", "--no-input", "-q", str(example), str(broken), str(faulty),
+                        str(meta)],
                        check=False, capture_output=True, text=True, env=clean_env(), timeout=600)
     assert p.returncode == 0, f"pip install failed:\n{p.stdout}\n{p.stderr}"
     yield ScratchVenv(venv, python)
@@ -326,17 +378,107 @@ def test_an_enabled_plugin_that_is_not_installed_fails_the_request(
 
 # --- the example's own tests, standing alone ------------------------------------------------
 
-def test_the_examples_own_tests_pass_where_it_is_installed(example_venv: ScratchVenv, tmp_path: Path) -> None:
-    """The template suite runs with the example installed and multus' pytest plugin: no conftest,
-    no path tricks, nothing of this repository's tests."""
+@pytest.mark.parametrize(("example", "at_least"), [(EXAMPLE, 10), (META_EXAMPLE, 8)], ids=["source", "meta"])
+def test_the_examples_own_tests_pass_where_it_is_installed(example_venv: ScratchVenv, tmp_path: Path,
+                                                           example: Path, at_least: int) -> None:
+    """The template suites run with the examples installed and multus' pytest plugin: no
+    conftest, no path tricks, nothing of this repository's tests."""
     tests = tmp_path / "example-tests"
-    shutil.copytree(EXAMPLE / "tests", tests, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(example / "tests", tests, ignore=shutil.ignore_patterns("__pycache__"))
     p = subprocess.run([str(example_venv.python), "-m", "pytest", "--multus-lab", "-q", "-rs", "-p", "no:cacheprovider",
                         "--rootdir", str(tmp_path), str(tests)], check=False, capture_output=True, text=True,
                        env=clean_env(), timeout=600, cwd=tmp_path)
     summary = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
     assert p.returncode == 0, p.stdout + p.stderr
     passed = re.search(r"(\d+) passed", summary)
-    assert passed and int(passed.group(1)) >= 10, p.stdout
+    assert passed and int(passed.group(1)) >= at_least, p.stdout
     if os.geteuid() == 0:
         assert "skipped" not in summary, p.stdout  # as root every check runs, the CNI ones included
+
+
+def test_the_meta_examples_console_script_is_a_cni_executable(example_venv: ScratchVenv) -> None:
+    """The meta-plugin example installed as a user installs it: its console script answers as a
+    CNI plugin (no root: nothing here enters a network namespace)."""
+    exe = str(example_venv.root / "bin" / META_SCRIPT)
+    version = subprocess.run([exe, "--version"], check=False, capture_output=True, text=True, env=clean_env(),
+                             timeout=60)
+    assert (version.returncode, version.stdout) == (0, "multus-example-meta: version 0.1.0\n"), version.stderr
+    help_ = subprocess.run([exe, "--help"], check=False, capture_output=True, text=True, env=clean_env(), timeout=60)
+    assert help_.returncode == 0 and help_.stdout.startswith("multus-example-meta: version 0.1.0\n"), help_.stderr
+    assert "CNI_COMMAND" in help_.stdout and "MULTUS_PLUGINS" in help_.stdout
+    out = invoke([exe], clean_env(cni_env("VERSION")), {"cniVersion": "1.0.0"}, timeout=60)
+    assert out.returncode == 0 and "1.0.0" in out.json["supportedVersions"], out.stdout
+    conf = {"cniVersion": "1.0.0", "name": "example-meta", "type": META_SCRIPT,
+            "delegates": [{"cniVersion": "1.0.0", "name": "cluster", "type": "rec"}], "secondNetwork": "blue"}
+    out = invoke([exe], clean_env(cni_env("ADD", container_id="c-1", netns="/run/netns/none-such", ifname="eth0")),
+                 conf, timeout=60)
+    assert out.returncode == 1, out.stdout
+    assert out.json == {"cniVersion": "1.0.0", "code": 7,  # the plugins' own error, before any netns is opened
+                        "msg": "secondNetwork: must be \"<namespace>/<name>\", not 'blue'"}
+    conf["secondNetwork"] = "lab/blue"
+    conf["secondNetworkConfig"] = {"cniVersion": "1.0.0", "name": "blue", "type": "rec"}
+    out = invoke([exe], clean_env(cni_env("ADD", container_id="c-1", netns="/run/netns/none-such", ifname="eth0")),
+                 conf, timeout=60)
+    assert out.returncode == 1, out.stdout
+    assert out.json["code"] == 4 and "/run/netns/none-such" in out.json["msg"], out.json  # then CNI_NETNS
+
+
+# --- a plugin author's mistakes, attributed to the installed plugin ------------------------------
+
+MISTAKE_PROBE = """
+    import json, tempfile
+    import multus
+    from multus.testing.context import make_context
+
+    ctx = make_context(tempfile.mkdtemp())
+    plugins = multus.Plugins({enabled!r}, env={{}})
+    try:
+        plugins.check_enabled_installed()
+        plugins.source_network(ctx, multus.NetworkRef("blue", "lab"))
+        print(json.dumps(None))
+    except multus.CNIError as e:
+        print(json.dumps([e.code, e.msg, e.details]))
+"""
+
+
+def mistake(example_venv: ScratchVenv, *enabled: str) -> tuple[int, str, str]:
+    got = example_venv.run(MISTAKE_PROBE.format(enabled=list(enabled)))
+    assert got is not None, f"enabling {enabled} did not fail"
+    code, msg, details = got
+    return code, msg, details
+
+
+def test_an_exception_in_an_installed_plugins_hook_names_plugin_distribution_and_hook(
+        example_venv: ScratchVenv) -> None:
+    code, msg, details = mistake(example_venv, "faulty-raises")
+    assert code == 103  # PLUGIN_FAILED
+    assert msg == ("multus plugin 'faulty-raises' (multus.source:faulty-raises) of distribution "
+                   "'multus-faulty-example' failed in hook multus_source_network: "
+                   "AttributeError: 'NetworkRef' object has no attribute 'nme'"), msg
+    assert re.fullmatch(r".*/multus_faulty_raises\.py:5 in multus_source_network", details), details
+
+
+def test_a_misspelt_hook_of_an_installed_plugin_fails_at_load_naming_its_distribution(
+        example_venv: ScratchVenv) -> None:
+    code, msg, _ = mistake(example_venv, "faulty-typo")
+    assert code == 101  # PLUGIN_LOAD_FAILED
+    assert msg == ("multus plugin 'faulty-typo' (multus_faulty_typo) of distribution 'multus-faulty-example': "
+                   "'multus_source_netwrok' is not a multus hook (did you mean 'multus_source_network'?)"), msg
+
+
+def test_a_wrong_return_type_of_an_installed_plugin_names_it_and_its_distribution(
+        example_venv: ScratchVenv) -> None:
+    code, msg, _ = mistake(example_venv, "faulty-dict")
+    assert code == 101
+    assert msg == ("hook multus_source_network returned dict, expected NetworkConfig (implemented by plugin "
+                   "'multus.source:faulty-dict' of distribution 'multus-faulty-example')"), msg
+
+
+def test_a_misspelt_enabled_name_lists_the_installed_plugins_and_the_closest(example_venv: ScratchVenv) -> None:
+    code, msg, _ = mistake(example_venv, "example-statik")
+    assert code == 101
+    assert "['example-statik'] are not installed (did you mean 'example-static'?)" in msg, msg
+    installed = re.search(r"installed: \[(.*)\]", msg)
+    assert installed, msg
+    names = set(re.findall(r"'([^']+)'", installed.group(1)))
+    assert {"example-static", "faulty-raises", "local"} <= names, msg

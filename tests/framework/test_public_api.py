@@ -227,3 +227,112 @@ def test_a_bad_log_level_lists_the_valid_ones(request_context: Callable[..., Any
         logger.propagate = saved[2]
     assert "cannot set logging level to info (logLevel must be one of: debug, verbose, error, panic)" in \
         capsys.readouterr().err
+
+
+# --- a newcomer's mistakes, each attributed -----------------------------------------------------
+
+
+def test_a_wrong_return_type_names_the_one_plugin_that_answered(request_context: Callable[..., Any]) -> None:
+    class Silent:
+        @multus.hookimpl(tryfirst=True)
+        def multus_source_network(self) -> None:
+            return None
+
+    class DictSource:
+        @multus.hookimpl
+        def multus_source_network(self) -> dict[str, Any]:
+            return {"cniVersion": "1.0.0", "name": "x", "type": "bridge"}
+
+    ctx = request_context()
+    ctx.plugins.register(Silent(), name="silent")
+    ctx.plugins.register(DictSource(), name="dict-source")
+    with pytest.raises(multus.CNIError) as e:
+        ctx.plugins.source_network(ctx, multus.NetworkRef("x"))
+    assert e.value.msg == ("hook multus_source_network returned dict, expected NetworkConfig "
+                           "(implemented by plugin 'dict-source')")
+
+
+def test_an_exception_in_a_hook_names_the_plugin_and_the_hook(request_context: Callable[..., Any]) -> None:
+    class Typo:
+        @multus.hookimpl(tryfirst=True)
+        def multus_source_network(self, ref: multus.NetworkRef) -> None:
+            return ref.nme  # type: ignore[attr-defined]
+
+    ctx = request_context()
+    ctx.plugins.register(Typo(), name="typo")
+    with pytest.raises(multus.CNIError) as e:
+        ctx.plugins.source_network(ctx, multus.NetworkRef("x"))
+    assert e.value.code == multus.PLUGIN_FAILED
+    assert e.value.msg == ("multus plugin 'typo' (typo) of distribution 'unknown (registered directly, module "
+                           f"{__name__})' failed in hook multus_source_network: "
+                           "AttributeError: 'NetworkRef' object has no attribute 'nme'")
+    assert e.value.details.endswith(" in multus_source_network") and __file__ in e.value.details
+
+
+@pytest.mark.parametrize("stdin", [
+    b'{"cniVersion": "1.0.0"}', '{"cniVersion": "1.0.0"}', io.BytesIO(b'{"cniVersion": "1.0.0"}'),
+    io.StringIO('{"cniVersion": "1.0.0"}')], ids=["bytes", "str", "BytesIO", "StringIO"])
+def test_run_cni_takes_stdin_as_bytes_text_or_a_file(stdin: Any) -> None:
+    out = io.StringIO()
+    code = multus.run_cni(entry_points=False, env={"CNI_COMMAND": "VERSION"}, stdin=stdin, stdout=out,
+                          stderr=io.StringIO(), argv=[])
+    assert code == 0, out.getvalue()
+    assert "1.0.0" in json.loads(out.getvalue())["supportedVersions"]
+
+
+def _status(conf: dict[str, Any], cni_path: str) -> dict[str, Any]:
+    out = io.StringIO()
+    code = multus.run_cni(entry_points=False, env={"CNI_COMMAND": "STATUS", "CNI_PATH": cni_path},
+                          stdin=json.dumps(conf), stdout=out, stderr=io.StringIO(), argv=[])
+    assert code == 1, out.getvalue()
+    return json.loads(out.getvalue())  # type: ignore[no-any-return]
+
+
+def test_a_delegates_status_error_names_its_network_and_the_search_path_once(tmp_path: Path) -> None:
+    conf = {"cniVersion": "1.1.0", "name": "multus-cni-network", "type": "multus", "binDir": str(tmp_path / "bin"),
+            "cniDir": str(tmp_path / "cni"), "confDir": str(tmp_path / "net.d"),
+            "delegates": [{"cniVersion": "1.1.0", "name": "podnet", "type": "nosuch"}]}
+    err = _status(conf, f"{tmp_path}/bin:/nonexistent")  # binDir is on CNI_PATH too
+    assert err["code"] == multus.PLUGIN_NOT_AVAILABLE
+    assert err["msg"] == (f'DelegateStatus: network podnet: failed to find plugin "nosuch" '
+                          f"in path [{tmp_path}/bin /nonexistent]")
+
+
+def test_a_missing_cluster_network_file_says_file_not_found(tmp_path: Path) -> None:
+    missing = tmp_path / "net.d" / "10-flannel.conflist"
+    conf = {"cniVersion": "1.1.0", "name": "multus-cni-network", "type": "multus", "clusterNetwork": str(missing),
+            "cniDir": str(tmp_path / "cni"), "confDir": str(tmp_path / "net.d")}
+    out = io.StringIO()
+    code = multus.run_cni(env={"CNI_COMMAND": "STATUS", "CNI_PATH": "/nonexistent"}, stdin=json.dumps(conf),
+                          stdout=out, stderr=io.StringIO(), argv=[])
+    assert code == 1
+    assert json.loads(out.getvalue()) == {"cniVersion": "1.1.0", "code": multus.INVALID_CONFIG,
+                                          "msg": f"clusterNetwork {missing}: file not found"}
+
+
+def test_no_networks_found_names_the_missing_network(request_context: Callable[..., Any], tmp_path: Path) -> None:
+    from multus_local import source as local  # the built-in file source, as installed
+
+    conf_dir = tmp_path / "empty.d"
+    conf_dir.mkdir()
+    ctx = request_context(conf={"confDir": str(conf_dir)}, plugins=[local])
+    with pytest.raises(multus.CNIError) as e:
+        ctx.plugins.source_network(ctx, multus.NetworkRef("blue", "default", multus.ANNOTATION))
+    assert (e.value.code, e.value.msg) == (multus.INVALID_CONFIG,
+                                           f"No networks found in {conf_dir} (looking for network 'blue')")
+
+
+def test_the_cni_name_rule_is_gos_and_the_local_source_uses_it(request_context: Callable[..., Any],
+                                                                 tmp_path: Path) -> None:
+    from multus_local import source as local
+
+    assert multus.valid_cni_name("sriov-chain")
+    assert not multus.valid_cni_name("sriov-chain\n")  # Go's $ refuses a trailing newline
+    assert not multus.valid_cni_name("-chain")
+    cluster = tmp_path / "net.d" / "10-cluster.conflist"
+    cluster.parent.mkdir()
+    cluster.write_text(json.dumps({"cniVersion": "1.0.0", "name": "cluster", "plugins": [{"type": "bridge"}]}))
+    ctx = request_context(conf={"clusterNetwork": str(cluster)}, plugins=[local])
+    with pytest.raises(multus.CNIError) as e:
+        ctx.plugins.source_network(ctx, multus.NetworkRef("chain\n", "", multus.AUXILIARY))
+    assert e.value.msg == "auxiliaryCNIChainName: invalid name 'chain\\n'"

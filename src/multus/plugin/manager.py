@@ -14,8 +14,11 @@ served from the cache never imports the Kubernetes backend, and ``VERSION`` impo
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import difflib
+import functools
 import importlib
+import inspect
 import logging
 import os
 import threading
@@ -41,6 +44,21 @@ log = logging.getLogger("multus.plugins")
 DISTRIBUTION = "multus"
 ENV_ENABLE = "MULTUS_PLUGINS"
 DEFAULTS_MODULE = "multus.engine.defaults"
+
+_ANSWERED: contextvars.ContextVar[str] = contextvars.ContextVar("multus_answered", default="")
+"""The plugin whose implementation gave the last answer of a first-result hook (this thread)."""
+
+
+def _recording(function: Any, plugin_name: str) -> Any:
+    """``function`` (a first-result hook implementation) noting who answered, so that a wrong
+    answer is attributed to the one plugin that gave it."""
+    @functools.wraps(function)
+    def answer(*args: Any, **kwargs: Any) -> Any:
+        out = function(*args, **kwargs)
+        if out is not None:
+            _ANSWERED.set(plugin_name)
+        return out
+    return answer
 
 
 def group_of(family: str) -> str:
@@ -81,7 +99,7 @@ class Plugins:
         env = os.environ if env is None else env
         self.pm = pluggy.PluginManager(hookspec.PROJECT)
         self.pm.add_hookspecs(hookspec)
-        self.pm.register(importlib.import_module(DEFAULTS_MODULE), name=DEFAULTS_MODULE)
+        self._record_answers(self.pm.register(importlib.import_module(DEFAULTS_MODULE), name=DEFAULTS_MODULE))
         self.enabled = {n.strip() for n in enabled if n.strip()}
         self.enabled |= {n.strip() for n in env.get(ENV_ENABLE, "").split(",") if n.strip()}
         self._use_entry_points = entry_points
@@ -112,6 +130,18 @@ class Plugins:
             raise CNIError(PLUGIN_LOAD_FAILED, f"{label}: {e}") from e
         if registered is not None:
             self._origin[registered] = dist
+            self._record_answers(registered)
+
+    def _record_answers(self, name: str | None) -> None:
+        plugin = self.pm.get_plugin(name) if name is not None else None
+        callers = self.pm.get_hookcallers(plugin) if plugin is not None else None
+        for caller in callers or []:
+            if not (caller.spec and caller.spec.opts.get("firstresult")):
+                continue
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin and not (impl.wrapper or impl.hookwrapper):
+                    # pluggy calls impl.function; its argument names were read from the original
+                    impl.function = _recording(impl.function, impl.plugin_name)  # type: ignore[misc]
 
     def enable(self, names: Iterable[str]) -> None:
         """Enable more third-party plugins (e.g. from the config key ``plugins``)."""
@@ -215,7 +245,15 @@ class Plugins:
 
     def _check(self, hook: str, value: Any, types: type | tuple[type, ...]) -> None:
         if value is not None and not isinstance(value, types):
-            _expect(hook, value, types, self.owners(hook))
+            _expect(hook, value, types, self._answered_by() or self.owners(hook))
+
+    def _answered_by(self) -> str:
+        """The plugin (and distribution) that gave the last first-result answer, for errors."""
+        name = _ANSWERED.get()
+        if not name:
+            return ""
+        dist = self._origin.get(name, "")
+        return f"plugin {name!r}" + (f" of distribution {dist!r}" if dist else "")
 
     # --- errors ----------------------------------------------------------------------------
 
@@ -236,7 +274,8 @@ class Plugins:
         impls: dict[Any, Any] = {}
         caller = getattr(self.pm.hook, hook, None)
         for impl in (caller.get_hookimpls() if caller is not None else []):
-            code = getattr(getattr(impl.function, "__func__", impl.function), "__code__", None)
+            function = inspect.unwrap(impl.function)
+            code = getattr(getattr(function, "__func__", function), "__code__", None)
             impls[code] = impl
         culprit, where, tb = None, "", e.__traceback__
         while tb is not None:  # the innermost implementation on the stack is the one that raised
