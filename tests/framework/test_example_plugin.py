@@ -47,22 +47,29 @@ ANNOTATIONS_CAPABILITY = "io.kubernetes.cri.pod-annotations"
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 POD_ARGS = "IgnoreUnknown=true;K8S_POD_NAMESPACE=default;K8S_POD_NAME=pod-a;K8S_POD_UID=uid-a"
 
-BROKEN_PYPROJECT = f"""\
+
+def source_distribution(dist: str, modules: dict[str, str]) -> str:
+    """The pyproject.toml of distribution ``dist`` whose ``multus.source`` entry points (name to
+    module) are top-level modules of its own."""
+    entry_points = "".join(f'{name} = "{module}"\n' for name, module in modules.items())
+    return f"""\
 [build-system]
 requires = ["setuptools>=68"]
 build-backend = "setuptools.build_meta"
 
 [project]
-name = "{BROKEN_DISTRIBUTION}"
+name = "{dist}"
 version = "0.0.1"
 dependencies = ["multus"]
 
 [project.entry-points."multus.source"]
-{BROKEN_PLUGIN} = "multus_broken_example"
-
+{entry_points}
 [tool.setuptools]
-py-modules = ["multus_broken_example"]
+py-modules = {sorted(modules.values())!r}
 """
+
+
+BROKEN_PYPROJECT = source_distribution(BROKEN_DISTRIBUTION, {BROKEN_PLUGIN: "multus_broken_example"})
 
 # Three mistakes a plugin author makes, each in a module of its own, installed as a distribution.
 FAULTY_DISTRIBUTION = "multus-faulty-example"
@@ -89,21 +96,8 @@ FAULTY_MODULES = {
             return {"cniVersion": "1.0.0", "name": ref.name, "type": "bridge"}
     """),
 }
-FAULTY_PYPROJECT = f"""\
-[build-system]
-requires = ["setuptools>=68"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "{FAULTY_DISTRIBUTION}"
-version = "0.0.1"
-dependencies = ["multus"]
-
-[project.entry-points."multus.source"]
-""" + "".join(f"{name} = \"{module}\"\n" for name, (module, _) in FAULTY_MODULES.items()) + f"""
-[tool.setuptools]
-py-modules = {sorted(module for module, _ in FAULTY_MODULES.values())!r}
-"""
+FAULTY_PYPROJECT = source_distribution(FAULTY_DISTRIBUTION,
+                                       {name: module for name, (module, _) in FAULTY_MODULES.items()})
 
 
 @dataclass(frozen=True)
