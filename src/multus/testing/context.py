@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from multus.engine.models import PodInfo, RequestContext
+    from multus import PodInfo, RequestContext
 
 DEFAULT_ARGS = "IgnoreUnknown=true;K8S_POD_NAMESPACE=default;K8S_POD_NAME=pod-a;K8S_POD_UID=uid-a"
 
@@ -26,9 +26,9 @@ def make_context(root: str, command: str = "ADD", conf: dict[str, Any] | None = 
                  env: dict[str, str] | None = None) -> RequestContext:
     """The context of one request, as the engine builds it, with ``plugins`` registered on a
     :class:`~multus.Plugins` that loads no entry point."""
+    from multus import RequestContext
     from multus.cni.request import from_environ
     from multus.config import netconf
-    from multus.engine.models import RequestContext
     from multus.plugin.manager import Plugins
 
     config = base_conf(root) | (conf or {})

@@ -28,7 +28,7 @@ from multus.testing.invoke import CniOutcome, cni_env, invoke
 from multus.testing.recorder import DelegateRecorder, write_recording_plugin
 
 if TYPE_CHECKING:
-    from multus.engine.models import PodInfo, RequestContext
+    from multus import PodInfo, RequestContext
 
 _LAB_KEY = pytest.StashKey[lab_mod.Lab]()
 

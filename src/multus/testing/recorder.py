@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from multus.engine.models import Delegate, RequestContext
+from multus import Delegate, RequestContext
 from multus.plugin.hookspec import hookimpl
 
 
