@@ -476,3 +476,34 @@ def test_a_misspelt_enabled_name_lists_the_installed_plugins_and_the_closest(exa
     assert installed, msg
     names = set(re.findall(r"'([^']+)'", installed.group(1)))
     assert {"example-static", "faulty-raises", "local"} <= names, msg
+
+
+LOAD_LOG_PROBE = """
+    import json, logging
+    import multus
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logger = logging.getLogger("multus")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    plugins = multus.Plugins(["example-static"], env={})
+    plugins.load_family("source")
+    print(json.dumps(records))
+"""
+
+
+def test_at_debug_level_the_loaded_and_the_disabled_plugins_are_logged(example_venv: ScratchVenv) -> None:
+    messages = example_venv.run(LOAD_LOG_PROBE)
+
+    def logged(pattern: str) -> bool:
+        return any(re.fullmatch(pattern, m) for m in messages)
+
+    dist = r"multus[-_.]{}"
+    assert logged(r"loaded multus plugin example-static \(multus_example_source\.source\) of distribution "
+                  + dist.format("example[-_.]source")), messages
+    assert logged(r"multus plugin faulty-raises \(multus_faulty_raises\) of distribution "
+                  + dist.format("faulty[-_.]example") + " is installed but not enabled"), messages
+    assert logged(r"loaded multus plugin local \(multus_local\.source\) of distribution multus"), messages
+    assert not logged(r"loaded multus plugin faulty-.*"), messages
