@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import re
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -133,18 +135,25 @@ def test_a_wrong_argument_name_fails_at_load(request_context: Callable[..., Any]
     assert "'bad-args'" in e.value.msg and "network" in e.value.msg
 
 
+def source_error(request_context: Callable[..., Any], **plugins: object) -> multus.CNIError:
+    """The error of ``multus_source_network`` with ``plugins`` (name: object) registered."""
+    ctx = request_context()
+    for name, plugin in plugins.items():
+        ctx.plugins.register(plugin, name=name)
+    with pytest.raises(multus.CNIError) as e:
+        ctx.plugins.source_network(ctx, multus.NetworkRef("x"))
+    return e.value
+
+
 def test_a_wrong_return_type_names_the_plugin_and_the_hook(request_context: Callable[..., Any]) -> None:
     class DictSource:
         @multus.hookimpl(tryfirst=True)
         def multus_source_network(self) -> dict[str, Any]:
             return {"cniVersion": "1.0.0", "name": "x", "type": "bridge"}
 
-    ctx = request_context()
-    ctx.plugins.register(DictSource(), name="dict-source")
-    with pytest.raises(multus.CNIError) as e:
-        ctx.plugins.source_network(ctx, multus.NetworkRef("x"))
-    assert e.value.code == multus.PLUGIN_LOAD_FAILED
-    assert e.value.msg == ("hook multus_source_network returned dict, expected NetworkConfig "
+    error = source_error(request_context, **{"dict-source": DictSource()})
+    assert error.code == multus.PLUGIN_LOAD_FAILED
+    assert error.msg == ("hook multus_source_network returned dict, expected NetworkConfig "
                            "(implemented by plugin 'dict-source')")
 
 
@@ -198,6 +207,17 @@ def test_no_cni_command_keeps_the_about_text() -> None:
 # --- logs that help -----------------------------------------------------------------------------
 
 
+@pytest.fixture
+def multus_logger_restored() -> Iterator[None]:
+    """The ``multus`` logger as it was, after a test that configures logging as multus does."""
+    logger = logging.getLogger("multus")
+    saved = (logger.level, list(logger.handlers), logger.propagate)
+    yield
+    logger.setLevel(saved[0])
+    logger.handlers[:] = saved[1]
+    logger.propagate = saved[2]
+
+
 def test_an_unknown_key_is_logged_with_a_suggestion(request_context: Callable[..., Any],
                                                      caplog: pytest.LogCaptureFixture) -> None:
     from multus.engine.run import context
@@ -210,21 +230,12 @@ def test_an_unknown_key_is_logged_with_a_suggestion(request_context: Callable[..
     assert "configuration key 'exampleNetworksFile' is not a multus setting (left to plugins)" in messages
 
 
-def test_a_bad_log_level_lists_the_valid_ones(request_context: Callable[..., Any],
-                                              capsys: pytest.CaptureFixture[str]) -> None:
-    import logging
-
+def test_a_bad_log_level_lists_the_valid_ones(request_context: Callable[..., Any], capsys: pytest.CaptureFixture[str],
+                                              multus_logger_restored: None) -> None:
     from multus.config import logs
 
     ctx = request_context(conf={"logLevel": "info"})
-    logger = logging.getLogger("multus")
-    saved = (logger.level, list(logger.handlers), logger.propagate)
-    try:
-        logs.configure(ctx.conf)
-    finally:
-        logger.setLevel(saved[0])
-        logger.handlers[:] = saved[1]
-        logger.propagate = saved[2]
+    logs.configure(ctx.conf)
     assert "cannot set logging level to info (logLevel must be one of: debug, verbose, error, panic)" in \
         capsys.readouterr().err
 
@@ -243,12 +254,8 @@ def test_a_wrong_return_type_names_the_one_plugin_that_answered(request_context:
         def multus_source_network(self) -> dict[str, Any]:
             return {"cniVersion": "1.0.0", "name": "x", "type": "bridge"}
 
-    ctx = request_context()
-    ctx.plugins.register(Silent(), name="silent")
-    ctx.plugins.register(DictSource(), name="dict-source")
-    with pytest.raises(multus.CNIError) as e:
-        ctx.plugins.source_network(ctx, multus.NetworkRef("x"))
-    assert e.value.msg == ("hook multus_source_network returned dict, expected NetworkConfig "
+    error = source_error(request_context, silent=Silent(), **{"dict-source": DictSource()})
+    assert error.msg == ("hook multus_source_network returned dict, expected NetworkConfig "
                            "(implemented by plugin 'dict-source')")
 
 
@@ -258,15 +265,12 @@ def test_an_exception_in_a_hook_names_the_plugin_and_the_hook(request_context: C
         def multus_source_network(self, ref: multus.NetworkRef) -> None:
             return ref.nme  # type: ignore[attr-defined]
 
-    ctx = request_context()
-    ctx.plugins.register(Typo(), name="typo")
-    with pytest.raises(multus.CNIError) as e:
-        ctx.plugins.source_network(ctx, multus.NetworkRef("x"))
-    assert e.value.code == multus.PLUGIN_FAILED
-    assert e.value.msg == ("multus plugin 'typo' (typo) of distribution 'unknown (registered directly, module "
+    error = source_error(request_context, typo=Typo())
+    assert error.code == multus.PLUGIN_FAILED
+    assert error.msg == ("multus plugin 'typo' (typo) of distribution 'unknown (registered directly, module "
                            f"{__name__})' failed in hook multus_source_network: "
                            "AttributeError: 'NetworkRef' object has no attribute 'nme'")
-    assert e.value.details.endswith(" in multus_source_network") and __file__ in e.value.details
+    assert error.details.endswith(" in multus_source_network") and __file__ in error.details
 
 
 @pytest.mark.parametrize("stdin", [
@@ -336,3 +340,15 @@ def test_the_cni_name_rule_is_gos_and_the_local_source_uses_it(request_context: 
     with pytest.raises(multus.CNIError) as e:
         ctx.plugins.source_network(ctx, multus.NetworkRef("chain\n", "", multus.AUXILIARY))
     assert e.value.msg == "auxiliaryCNIChainName: invalid name 'chain\\n'"
+
+
+def test_at_debug_level_each_delegate_call_logs_its_binary_verb_and_duration(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str], multus_logger_restored: None) -> None:
+    conf = {"cniVersion": "1.1.0", "name": "multus-cni-network", "type": "multus", "binDir": str(tmp_path / "bin"),
+            "cniDir": str(tmp_path / "cni"), "confDir": str(tmp_path / "net.d"), "logLevel": "debug",
+            "logToStderr": True, "delegates": [{"cniVersion": "1.1.0", "name": "podnet", "type": "nosuch"}]}
+    _status(conf, "/nonexistent")
+    err = capfd.readouterr().err
+    assert (f"STATUS podnet (podnet, ifname eth0): plugin nosuch from ['{tmp_path}/bin', '/nonexistent'], "
+            'config {"cniVersion": "1.1.0", "name": "podnet", "type": "nosuch"}') in err, err
+    assert re.search(r"STATUS podnet \(plugin nosuch\) took [0-9]+\.[0-9]{3} s", err), err
