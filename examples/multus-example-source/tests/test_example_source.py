@@ -1,8 +1,8 @@
 """The example plugin's own tests: a template for the test suite of a multus plugin.
 
-Install the distribution with its test extra, then run pytest; the fixtures (``pod_netns``,
-``recording_plugin``, ``cni_invoke``, ``delegate_recorder``) come from the pytest plugin that
-multus installs, so this directory needs no conftest::
+Install the distribution with its test extra, then run pytest; the fixtures
+(``request_context``, ``pod_netns``, ``recording_plugin``, ``cni_invoke``) come from the pytest
+plugin that multus installs, so this directory needs no conftest::
 
     pip install -e '.[test]'
     python -m pytest --multus-lab tests      # as root: the CNI checks use a lab network namespace
