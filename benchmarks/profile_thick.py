@@ -57,6 +57,8 @@ def main() -> int:
     ap.add_argument("--bin-dir", default=C.DEFAULT_BIN_DIR)
     ap.add_argument("--out", default="profile_thick")
     ap.add_argument("--prof", help="also write the raw cProfile data here (for snakeviz, pstats)")
+    ap.add_argument("--log-level", default="", help="the daemon's logLevel (to a file in the temp dir), e.g. "
+                    "verbose as thick-compare runs it")
     a = ap.parse_args()
     C.need_root()
     from multus.thick import client, config
@@ -65,6 +67,11 @@ def main() -> int:
     with C.Lab("prf") as lab:
         shim = TL.standalone_shim(lab.tmp)
         cfg = config.parse({"socketDir": os.path.join(lab.tmp, "run")})
+        if a.log_level:
+            from multus.config import logs, netconf
+
+            logs.configure(netconf.load({"logLevel": a.log_level, "logToStderr": False,
+                                         "logFile": os.path.join(lab.tmp, "daemon.log")}))
         env = dict(os.environ)
         plugins = DaemonPlugins(env=env)
         plugins.warm_up()
@@ -88,6 +95,32 @@ def main() -> int:
             for verb in ("ADD", "DEL"):
                 assert service.cni(body(verb, ns)).status == 200
         cpu: dict[str, list[float]] = {"ADD": [], "DEL": []}
+        wall: dict[str, list[float]] = {"ADD": [], "DEL": []}
+        in_delegate: dict[str, list[float]] = {"ADD": [], "DEL": []}
+        from multus.cni import libcni
+
+        exec_plugin, spent = libcni.exec_plugin, [0.0]
+
+        def timed_exec(*args: Any, **kw: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return exec_plugin(*args, **kw)
+            finally:
+                spent[0] += time.perf_counter() - t
+
+        libcni.exec_plugin = timed_exec
+        # a first pass without the profiler: wall-clock time, and how much of it is the delegate's
+        for ns in pods[2:]:
+            for verb in ("ADD", "DEL"):
+                b = body(verb, ns)
+                spent[0] = 0.0
+                t0 = time.perf_counter()
+                answer = service.cni(b)
+                wall[verb].append(time.perf_counter() - t0)
+                in_delegate[verb].append(spent[0])
+                if answer.status != 200:
+                    raise C.BenchError(f"{verb} failed: {answer.body[:300]!r}")
+        libcni.exec_plugin = exec_plugin
         prof = cProfile.Profile()
         for ns in pods[2:]:
             for verb in ("ADD", "DEL"):
@@ -109,11 +142,18 @@ def main() -> int:
     stats.sort_stats("cumulative").print_stats("multus", a.top)
     cumulative = out.getvalue()
     res = {"benchmark": "profile_thick", "pods": a.pods, "machine": C.machine_info(), "loadavg": C.loadavg(),
+           "log_level": a.log_level or None,
            "daemon_cpu_ms": {v: round(1000 * statistics.median(x), 2) for v, x in cpu.items()},
+           "daemon_wall_ms": {v: {"median": round(1000 * statistics.median(x), 2),
+                                  "in_delegate_exec": round(1000 * statistics.median(in_delegate[v]), 2),
+                                  "outside_delegate_exec": round(1000 * statistics.median(
+                                      w - d for w, d in zip(x, in_delegate[v], strict=True)), 2)}
+                              for v, x in wall.items()},
            "shim_startup": startup, "own_time": own, "cumulative_multus": cumulative}
     path = C.write_results(a.out, res)
     if a.prof:
         prof.dump_stats(a.prof)
+    print(f"== daemon wall per request (median, no profiler): {res['daemon_wall_ms']}")
     print(f"== daemon CPU per request (median of {a.pods}): ADD {res['daemon_cpu_ms']['ADD']} ms, "
           f"DEL {res['daemon_cpu_ms']['DEL']} ms (cProfile on: slower than in the daemon)")
     print(f"== shim start-up: bare python3 -IS {startup['bare_ms']} ms, shim VERSION {startup['version_ms']} ms; "
