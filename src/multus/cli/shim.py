@@ -3,7 +3,8 @@
 
 **One self-contained file.** It imports nothing but the interpreter's standard library (and only
 the C halves of ``json`` and ``socket``), runs on Python 3.8 and later, and works when copied by
-itself into ``/opt/cni/bin`` and run by the node's ``python3 -I -S`` (its shebang). The package's
+itself into ``/opt/cni/bin`` and run by the node's ``python3 -I -S`` (its shebang, which loads
+the file's compiled code from a cache beside it: see ``#:boot`` below). The package's
 :mod:`multus.thick.client` re-exports the protocol half of this file for the daemon and the tests.
 
 The runtime runs it like any CNI plugin; it forwards the call (its whole environment and stdin)
