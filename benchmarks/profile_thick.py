@@ -5,10 +5,14 @@ its own netns, all inside a lab host namespace), and the shim's start-up.
 
     sudo .venv/bin/python benchmarks/profile_thick.py [--pods 40] [--top 25]
 
-Reported: the daemon's CPU per ADD/DEL (``time.process_time`` of this process, the delegates'
-own processes excluded), the functions with the largest own time and the multus functions with
-the largest cumulative time, and the shim's start-up under ``/usr/bin/python3 -IS`` (its
-``-X importtime`` modules and the wall time of ``VERSION`` against a bare ``-c pass``).
+Reported: the daemon's wall time per ADD/DEL, split into the delegate's exec (``exec_plugin``:
+spawn, the plugin's run, the wait) and the rest (a first pass without the profiler); its CPU
+per ADD/DEL (``time.process_time`` of this process, the delegates' own processes excluded), the
+functions with the largest own time and the multus functions with the largest cumulative time;
+and the shim's start-up under ``/usr/bin/python3 -IS`` (its ``-X importtime`` modules, wall and
+CPU time of ``VERSION`` run by its shebang, with the cached code, and by ``python3 -IS <file>``,
+compiled each run, against a bare ``-c pass``). ``--log-level verbose`` logs as thick-compare's
+daemon does.
 Results: benchmarks/results/<out>.json (and ``--prof PATH``: the raw profile).
 """
 
@@ -20,6 +24,7 @@ import io
 import json
 import os
 import pstats
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,13 +37,17 @@ import thick_latency as TL
 
 
 def shim_startup(shim: str, runs: int) -> dict[str, Any]:
-    def wall(argv: list[str], env: dict[str, str]) -> float:
-        best = []
+    def measure(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+        """Median wall and CPU milliseconds of ``runs`` runs."""
+        walls, used = [], []
         for _ in range(runs):
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, check=False)
-            best.append(time.perf_counter() - t0)
-        return round(1000 * statistics.median(best), 2)
+            walls.append(time.perf_counter() - t0)
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            used.append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
+        return round(1000 * statistics.median(walls), 2), round(1000 * statistics.median(used), 2)
 
     py = "/usr/bin/python3"
     p = subprocess.run([py, "-IS", "-X", "importtime", shim], env={"CNI_COMMAND": "VERSION"},
@@ -46,7 +55,13 @@ def shim_startup(shim: str, runs: int) -> dict[str, Any]:
     mods = [line.split("|")[-1].strip() for line in p.stderr.splitlines() if line.startswith("import time:")][1:]
     base = subprocess.run([py, "-IS", "-X", "importtime", "-c", "pass"], capture_output=True, text=True, check=False)
     base_mods = {line.split("|")[-1].strip() for line in base.stderr.splitlines() if line.startswith("import time:")}
-    return {"bare_ms": wall([py, "-IS", "-c", "pass"], {}), "version_ms": wall([shim], {"CNI_COMMAND": "VERSION"}),
+    version = {"CNI_COMMAND": "VERSION"}
+    subprocess.run([shim], env=version, capture_output=True, check=False)  # writes the compiled-code cache
+    bare, cached, compiled = (measure([py, "-IS", "-c", "pass"], {}), measure([shim], version),
+                              measure([py, "-IS", shim], version))
+    return {"bare_ms": bare[0], "version_ms": cached[0], "version_compiled_each_run_ms": compiled[0],
+            "cpu_ms": {"bare python3 -IS": bare[1], "VERSION by the shebang (cached code)": cached[1],
+                       "VERSION by python3 -IS <file> (compiled each run)": compiled[1]},
             "modules_beyond_bare_interpreter": sorted(set(mods) - base_mods)}
 
 
@@ -57,6 +72,8 @@ def main() -> int:
     ap.add_argument("--bin-dir", default=C.DEFAULT_BIN_DIR)
     ap.add_argument("--out", default="profile_thick")
     ap.add_argument("--prof", help="also write the raw cProfile data here (for snakeviz, pstats)")
+    ap.add_argument("--log-level", default="", help="the daemon's logLevel (to a file in the temp dir), e.g. "
+                    "verbose as thick-compare runs it")
     a = ap.parse_args()
     C.need_root()
     from multus.thick import client, config
@@ -65,6 +82,11 @@ def main() -> int:
     with C.Lab("prf") as lab:
         shim = TL.standalone_shim(lab.tmp)
         cfg = config.parse({"socketDir": os.path.join(lab.tmp, "run")})
+        if a.log_level:
+            from multus.config import logs, netconf
+
+            logs.configure(netconf.load({"logLevel": a.log_level, "logToStderr": False,
+                                         "logFile": os.path.join(lab.tmp, "daemon.log")}))
         env = dict(os.environ)
         plugins = DaemonPlugins(env=env)
         plugins.warm_up()
@@ -88,6 +110,32 @@ def main() -> int:
             for verb in ("ADD", "DEL"):
                 assert service.cni(body(verb, ns)).status == 200
         cpu: dict[str, list[float]] = {"ADD": [], "DEL": []}
+        wall: dict[str, list[float]] = {"ADD": [], "DEL": []}
+        in_delegate: dict[str, list[float]] = {"ADD": [], "DEL": []}
+        from multus.cni import libcni
+
+        exec_plugin, spent = libcni.exec_plugin, [0.0]
+
+        def timed_exec(*args: Any, **kw: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return exec_plugin(*args, **kw)
+            finally:
+                spent[0] += time.perf_counter() - t
+
+        libcni.exec_plugin = timed_exec
+        # a first pass without the profiler: wall-clock time, and how much of it is the delegate's
+        for ns in pods[2:]:
+            for verb in ("ADD", "DEL"):
+                b = body(verb, ns)
+                spent[0] = 0.0
+                t0 = time.perf_counter()
+                answer = service.cni(b)
+                wall[verb].append(time.perf_counter() - t0)
+                in_delegate[verb].append(spent[0])
+                if answer.status != 200:
+                    raise C.BenchError(f"{verb} failed: {answer.body[:300]!r}")
+        libcni.exec_plugin = exec_plugin
         prof = cProfile.Profile()
         for ns in pods[2:]:
             for verb in ("ADD", "DEL"):
@@ -109,14 +157,22 @@ def main() -> int:
     stats.sort_stats("cumulative").print_stats("multus", a.top)
     cumulative = out.getvalue()
     res = {"benchmark": "profile_thick", "pods": a.pods, "machine": C.machine_info(), "loadavg": C.loadavg(),
+           "log_level": a.log_level or None,
            "daemon_cpu_ms": {v: round(1000 * statistics.median(x), 2) for v, x in cpu.items()},
+           "daemon_wall_ms": {v: {"median": round(1000 * statistics.median(x), 2),
+                                  "in_delegate_exec": round(1000 * statistics.median(in_delegate[v]), 2),
+                                  "outside_delegate_exec": round(1000 * statistics.median(
+                                      w - d for w, d in zip(x, in_delegate[v], strict=True)), 2)}
+                              for v, x in wall.items()},
            "shim_startup": startup, "own_time": own, "cumulative_multus": cumulative}
     path = C.write_results(a.out, res)
     if a.prof:
         prof.dump_stats(a.prof)
+    print(f"== daemon wall per request (median, no profiler): {res['daemon_wall_ms']}")
     print(f"== daemon CPU per request (median of {a.pods}): ADD {res['daemon_cpu_ms']['ADD']} ms, "
           f"DEL {res['daemon_cpu_ms']['DEL']} ms (cProfile on: slower than in the daemon)")
-    print(f"== shim start-up: bare python3 -IS {startup['bare_ms']} ms, shim VERSION {startup['version_ms']} ms; "
+    print(f"== shim start-up: bare python3 -IS {startup['bare_ms']} ms, shim VERSION {startup['version_ms']} ms "
+          f"({startup['version_compiled_each_run_ms']} ms compiled each run); CPU {startup['cpu_ms']}; "
           f"modules beyond the bare interpreter: {startup['modules_beyond_bare_interpreter']}")
     print(own[:6000])
     print(cumulative[:6000])

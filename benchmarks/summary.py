@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Print one table from the results of startup.py, latency.py and api_requests.py.
+"""Print one table from the results of startup.py, latency.py, api_requests.py and of the thick
+mode's thick-compare runs against the real kube-apiserver (``thick_compare/merged-summary.json``,
+the median of the runs that ``tbkube.py aggregate`` merged; ``r*-leftovers.txt`` beside it).
 
     python3 benchmarks/summary.py [--startup startup] [--latency latency] [--api api_requests]
 
@@ -30,6 +32,60 @@ def load(name: str) -> dict[str, Any] | None:
 
 def verdict(ok: bool | None) -> str:
     return "-" if ok is None else ("ok" if ok else "MISS")
+
+
+THICK_TARGETS = {"add_ratio": 2.0, "del_ratio": 1.5, "burst_s": 5.0}
+"""Thick mode's targets: ADD and DEL ÷ the bridge called directly (same run), 200 ADDs at once."""
+
+
+def thick_rows() -> list[tuple[Any, ...]]:
+    tc = load(os.path.join("thick_compare", "merged-summary"))
+    if not tc or "c" not in tc.get("phases", {}):
+        return [("thick", "not run", "", "", "")]
+    c, runs = tc["phases"]["c"], tc.get("runs")
+    t = THICK_TARGETS
+
+    def ranged(key: str) -> str:
+        lo, hi = c.get(f"{key}_range") or (None, None)
+        return f"{c[key]} ({lo}-{hi})" if lo is not None else str(c[key])
+
+    rows: list[tuple[Any, ...]] = [
+        ("thick", f"ADD / DEL median ms (median of {runs} runs)", f"{c['add_median_ms']} / {c['del_median_ms']}",
+         "", ""),
+        ("thick", "ADD ratio shim+daemon/direct", ranged("add_ratio_vs_bridge"), f"<= {t['add_ratio']}",
+         verdict(c["add_ratio_vs_bridge"] <= t["add_ratio"])),
+        ("thick", "DEL ratio shim+daemon/direct", ranged("del_ratio_vs_bridge"), f"<= {t['del_ratio']}",
+         verdict(c["del_ratio_vs_bridge"] <= t["del_ratio"])),
+    ]
+    reads = (c.get("api_per_add_rw") or {}).get("reads")
+    if reads is not None:
+        rows.append(("thick", "API reads per ADD / requests per DEL",
+                     f"{reads:g} / {(c.get('api_per_del_rw') or {}).get('total', 0):g}", "0 / 0",
+                     verdict(reads == 0)))
+    bursts = tc.get("burst") or []
+    if bursts:
+        walls = [b["add_wall_s"] for b in bursts]
+        fails = sum(b["add_fail"] + b["del_fail"] for b in bursts)
+        rows.append(("thick", "200 ADDs at once, wall s (each run)", " / ".join(f"{w:g}" for w in walls),
+                     f"<= {t['burst_s']:g}", verdict(max(walls) <= t["burst_s"])))
+        rows.append(("thick", "200 DELs at once, wall s (each run)",
+                     " / ".join(f"{b['del_wall_s']:g}" for b in bursts), "", ""))
+        rows.append(("thick", "burst failures (all runs)", fails, "0", verdict(fails == 0)))
+        rows.append(("thick", "max load1 during the bursts", " / ".join(f"{b['max_load1']:g}" for b in bursts),
+                     "", ""))
+    left = 0
+    for name in sorted(os.listdir(os.path.join(C.RESULTS_DIR, "thick_compare"))):
+        if name.startswith("r") and name.endswith("-leftovers.txt"):
+            with open(os.path.join(C.RESULTS_DIR, "thick_compare", name)) as f:
+                left += sum(int(line.rsplit(":", 1)[1]) for line in f
+                            if line.rsplit(":", 1)[-1].strip().isdigit())
+    rows.append(("thick", "leftovers (leases, cache files, bridge ports)", left, "0", verdict(left == 0)))
+    mems = tc.get("daemon_mem_kb") or []
+    if mems:
+        rows.append(("thick", "daemon RSS MiB idle -> after burst",
+                     " / ".join(f"{m['idle_after_5s']['VmRSS'] / 1024:.0f} -> {m['after_burst']['VmRSS'] / 1024:.0f}"
+                                for m in mems if m.get("after_burst")), "", ""))
+    return rows
 
 
 def main() -> int:
@@ -96,6 +152,8 @@ def main() -> int:
         rows.append(("api", "failures", ap_["failures"], "0", verdict(ap_["failures"] == 0)))
     else:
         rows.append(("api", "not run (or the Kubernetes backend failed)", "", "", ""))
+
+    rows.extend(thick_rows())
 
     print("== benchmark summary")
     C.print_table(rows, ["bench", "metric", "value", "target", ""], left=(0, 1, 2, 3, 4))

@@ -40,7 +40,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as C
 
-TAGS = {"direct": "d", "thick": "k", "thin": "t"}
+TAGS = {"direct": "d", "thick": "k", "thin": "t", "post": "p"}
 """Short tags of the sides in namespace names."""
 UPSTREAM = {"thick": {"add": 2.5, "del": 1.9}, "thin": {"add": 2.2, "del": 1.9}}
 """Upstream's Go binaries measured on this kind of machine (ratio to the direct bridge)."""
@@ -156,11 +156,15 @@ class Bench:
         thin_conf = {**base, "type": "multus", "cniDir": os.path.join(t, "cache-thin")}
         if a.log_level:
             thin_conf.update(logLevel=a.log_level, logFile=os.path.join(t, "multus.log"), logToStderr=False)
-        self.sides = ["direct", "thick"] + (["thin"] if thin else [])
-        self.argv = {"direct": [self.bridge], "thick": [shim], "thin": [thin or ""]}
+        self.sides = ["direct", "thick"] + (["thin"] if thin else []) + (["post"] if a.post else [])
+        self.argv = {"direct": [self.bridge], "thick": [shim], "thin": [thin or ""], "post": []}
         self.conf_path = {s: os.path.join(t, f"{s}.json") for s in self.sides}
         C.write_json(self.conf_path["direct"], self.delegate)
         C.write_json(self.conf_path["thick"], shim_conf)
+        if a.post:
+            C.write_json(self.conf_path["post"], shim_conf)
+            with open(self.conf_path["post"], "rb") as f:
+                self.post_conf = f.read()
         if thin:
             C.write_json(self.conf_path["thin"], thin_conf)
         self.fails: list[dict[str, Any]] = []
@@ -171,7 +175,26 @@ class Bench:
         env = C.cni_env(verb, f"/run/netns/{ns}", cid, "eth0", self.a.bin_dir,
                         f"IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME={ns};"
                         f"K8S_POD_INFRA_CONTAINER_ID={cid}")
+        if side == "post":
+            return self.post(verb, env)
         return C.run_cni(self.argv[side], env, self.conf_path[side], rss_probe=rss)
+
+    def post(self, verb: str, env: dict[str, str]) -> C.Call:
+        """What the shim does after its interpreter started: one ``POST /cni`` from this process."""
+        from multus.thick import client
+
+        t0 = time.perf_counter()
+        c0 = time.process_time()
+        try:
+            reply = client.request(self.daemon.sock, "POST", client.CNI_ENDPOINT,
+                                   client.encode_request(env, self.post_conf), timeout=120)
+            data = reply.json() if reply.status == 200 else None
+            out = json.dumps(data.get(client.REQUESTED_RESULT_KEY)) if isinstance(data, dict) else ""
+            rc = 0 if reply.status == 200 else 1
+            err = "" if rc == 0 else reply.body.decode(errors="replace")
+        except client.TransportError as e:
+            rc, out, err = 1, "", str(e)
+        return C.Call(verb, time.perf_counter() - t0, rc, out, err, None, time.process_time() - c0)
 
     def check(self, side: str, verb: str, ns: str, c: C.Call) -> None:
         good = (c.ok_add() and self.lab.link_exists(ns, "eth0")) if verb == "ADD" else \
@@ -244,6 +267,8 @@ def main() -> int:
                     "run by /usr/bin/python3 -IS)")
     ap.add_argument("--daemon", help=f"the multus-daemon executable (default {venv_tool('multus-daemon')})")
     ap.add_argument("--thin", action="store_true", help="also measure the thin multus (third side)")
+    ap.add_argument("--post", action="store_true", help="also a side that POSTs to the daemon from this process "
+                    "(no shim process): the daemon's round trip without the shim's start-up")
     ap.add_argument("--multus", help=f"the thin multus for --thin (default {C.DEFAULT_MULTUS})")
     ap.add_argument("-n", type=int, default=50, help="sequential pods per side per round (default 50)")
     ap.add_argument("-j", "--jobs", type=int, default=8, help="parallel workers (default 8; 0: skip)")
@@ -260,7 +285,7 @@ def main() -> int:
         raise C.BenchError("--subnet must be a 10.250.x.0/24")
     if a.n < 1 or a.repeat < 1 or a.jobs < 0 or a.par_pods < 1 or a.warmup < 0:
         raise C.BenchError("bad -n/--repeat/-j/--par-pods/--warmup")
-    sides_n = 3 if a.thin else 2
+    sides_n = 2 + bool(a.thin) + bool(a.post)
     if sides_n * a.n + 3 > 250 or a.jobs * a.par_pods + 3 > 250:
         raise C.BenchError("too many pods for one /24")
     C.need_root()
@@ -356,9 +381,12 @@ def main() -> int:
           f"at end {mem.get('at_end')} (peak {daemon_mem.get('at_end', {}).get('VmHWM')}); "
           f"daemon CPU per call ADD/DEL {daemon_cpu['ADD']}/{daemon_cpu['DEL']} ms")
     for s in sides:
-        if s != "direct":
+        if s in UPSTREAM:
             print(f"   {s}: ADD {ratios[s]['add']}x, DEL {ratios[s]['del']}x direct "
                   f"(upstream Go {s}: {UPSTREAM[s]['add']}x / {UPSTREAM[s]['del']}x)")
+        elif s == "post":
+            print(f"   post (the daemon's round trip, no shim process): ADD {ratios[s]['add']}x, "
+                  f"DEL {ratios[s]['del']}x direct")
     print(f"   failures: {len(fails)}; daemon exit code {daemon_rc}")
     for f in fails[:5]:
         print(f"   FAIL {json.dumps(f)[:400]}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import marshal
 import os
 import socketserver
 import subprocess
@@ -171,19 +172,41 @@ def test_del_posts_once_without_a_health_check(fake_daemon: Callable[..., FakeDa
     assert fake.gets == []
 
 
-def test_readyz_404_falls_back_to_healthz(fake_daemon: Callable[..., FakeDaemon]) -> None:
-    # upstream's v4.3.0 daemon serves /healthz only
-    fake = fake_daemon(body=json.dumps({"Result": RESULT_100}).encode(), ready_status=404)
-    t0 = time.monotonic()
-    out = run_shim("ADD", shim_conf(str(fake.socket_dir)), extra={"MULTUS_SHIM_READY_TIMEOUT": "20"})
+def test_add_posts_at_once_without_a_readiness_check(fake_daemon: Callable[..., FakeDaemon]) -> None:
+    # a daemon that listens answers the POST itself: no /readyz round trip before it
+    fake = fake_daemon(body=json.dumps({"Result": RESULT_100}).encode(), ready_status=500)
+    out = run_shim("ADD", shim_conf(str(fake.socket_dir)))
     assert out.returncode == 0 and out.json["ips"][0]["address"] == "10.250.77.5/27", describe(out)
-    assert time.monotonic() - t0 < 10
-    assert fake.gets == ["/readyz", "/healthz"]
-    # a daemon that is not ready (500) is waited for, not skipped
-    busy = fake_daemon(ready_status=500)
-    out = run_shim("ADD", shim_conf(str(busy.socket_dir)), extra={"MULTUS_SHIM_READY_TIMEOUT": "0.3"})
-    assert "timed out after 0.3 s: /readyz answered 500" in error_of(out)["msg"]
-    assert busy.requests == [] and "/healthz" not in busy.gets
+    assert fake.gets == [] and [r["env"]["CNI_COMMAND"] for r in fake.requests] == ["ADD"]
+
+
+def _late_daemon(sock_dir: Path, delay: float, made: list[FakeDaemon], **kw: Any) -> threading.Timer:
+    timer = threading.Timer(delay, lambda: made.append(FakeDaemon(sock_dir, **kw)))
+    timer.start()
+    return timer
+
+
+def test_readiness_is_awaited_when_the_daemon_is_not_there(tmp_path: Path) -> None:
+    made: list[FakeDaemon] = []
+    try:
+        # upstream's v4.3.0 daemon serves /healthz only: /readyz 404 falls back to it
+        timer = _late_daemon(tmp_path / "late", 0.5, made, body=json.dumps({"Result": RESULT_100}).encode(),
+                             ready_status=404)
+        t0 = time.monotonic()
+        out = run_shim("ADD", shim_conf(str(tmp_path / "late")), extra={"MULTUS_SHIM_READY_TIMEOUT": "20"})
+        timer.join()
+        assert out.returncode == 0 and out.json["ips"][0]["address"] == "10.250.77.5/27", describe(out)
+        assert 0.4 < time.monotonic() - t0 < 10
+        assert made[0].gets == ["/readyz", "/healthz"] and len(made[0].requests) == 1
+        # a daemon that comes up not ready (500) is waited for, not posted to
+        timer = _late_daemon(tmp_path / "busy", 0.2, made, ready_status=500)
+        out = run_shim("ADD", shim_conf(str(tmp_path / "busy")), extra={"MULTUS_SHIM_READY_TIMEOUT": "1.5"})
+        timer.join()
+        assert "timed out after 1.5 s: /readyz answered 500" in error_of(out)["msg"], describe(out)
+        assert made[1].requests == [] and "/healthz" not in made[1].gets
+    finally:
+        for f in made:
+            f.close()
 
 
 def test_connection_errors_are_retried_until_the_daemon_listens(tmp_path: Path) -> None:
@@ -354,7 +377,9 @@ def standalone_shim(tmp_path: Path) -> list[str]:
     target = bin_dir / "multus-shim"
     target.write_bytes(SHIM_SOURCE.read_bytes())
     target.chmod(0o755)
-    assert target.read_text().splitlines()[0] == f"#!{SYSTEM_PYTHON} -IS"
+    shebang = target.read_text().splitlines()[0]
+    assert shebang.startswith(f"#!{SYSTEM_PYTHON} -ISc")
+    assert len(shebang) < 128  # the kernel reads no more of it before Linux 5.1
     return [str(target)]
 
 
@@ -378,6 +403,48 @@ def test_standalone_file_runs_with_the_node_python(standalone_shim: list[str],
     out = run_standalone(standalone_shim, "DEL", shim_conf(str(fake.socket_dir)))
     assert out.returncode == 0 and out.stdout == "", describe(out)
     assert [r["env"]["CNI_COMMAND"] for r in fake.requests] == ["ADD", "ADD", "DEL"]
+
+
+def test_standalone_file_caches_its_compiled_code(standalone_shim: list[str], tmp_path: Path) -> None:
+    shim = Path(standalone_shim[0])
+    cache_dir = shim.parent / "__pycache__"
+    assert not cache_dir.exists()
+    out = run_standalone(standalone_shim, "VERSION", b"")
+    assert out.returncode == 0 and out.json["cniVersion"] == "1.1.0", describe(out)
+    [cache] = cache_dir.iterdir()
+    assert cache.name.startswith("multus-shim.cpython-") and cache.name.endswith(".bin")
+    key, _, _ = cache.read_bytes().partition(b"\n")
+    # the cached code is what runs: a cache with the same key but other code is obeyed
+    other = compile('import sys; sys.stdout.write("from the cache " + sys.argv[0])', str(shim), "exec")
+    cache.write_bytes(key + b"\n" + marshal.dumps(other))
+    p = subprocess.run(standalone_shim, capture_output=True, text=True, timeout=30, check=False)
+    assert p.stdout == f"from the cache {shim}", p
+    # an edited file has another key: compiled again, the cache replaced
+    shim.write_bytes(shim.read_bytes() + b"\n# edited\n")
+    out = run_standalone(standalone_shim, "VERSION", b"")
+    assert out.returncode == 0 and out.json["cniVersion"] == "1.1.0", describe(out)
+    assert cache.read_bytes().partition(b"\n")[0] != key and list(cache_dir.iterdir()) == [cache]
+    # a cache of another user is not obeyed; nor is one that is not marshal data
+    key = cache.read_bytes().partition(b"\n")[0]
+    cache.write_bytes(key + b"\n" + marshal.dumps(other))
+    os.chown(cache, 12345, -1)
+    out = run_standalone(standalone_shim, "VERSION", b"")
+    assert out.returncode == 0 and out.json["cniVersion"] == "1.1.0", describe(out)
+    assert cache.stat().st_uid == os.geteuid()  # replaced by this user's
+    cache.write_bytes(key + b"\nnot marshal data")
+    out = run_standalone(standalone_shim, "VERSION", b"")
+    assert out.returncode == 0 and out.json["cniVersion"] == "1.1.0", describe(out)
+    # where no cache can be written, the file is only compiled every time
+    cache.unlink()
+    cache_dir.rmdir()
+    cache_dir.write_text("")
+    out = run_standalone(standalone_shim, "VERSION", b"")
+    assert out.returncode == 0 and out.json["cniVersion"] == "1.1.0", describe(out)
+    assert cache_dir.read_text() == "" and sorted(f.name for f in shim.parent.iterdir()) == ["__pycache__", shim.name]
+    # run by python itself (no shebang), the file is a plain script
+    p = subprocess.run([SYSTEM_PYTHON, "-I", "-S", str(shim), "--version"], capture_output=True, text=True,
+                       timeout=30, check=False)
+    assert p.returncode == 0 and p.stdout.startswith("multus-shim: version:"), p
 
 
 def test_standalone_del_without_daemon_or_multus_is_try_again_later(standalone_shim: list[str],

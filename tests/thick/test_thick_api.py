@@ -307,3 +307,46 @@ def test_metrics_time_requests_and_delegates(node: Node) -> None:
     assert m[("multus_server_request_total", (("code", "200"), ("handler", "/cni"), ("method", "post")))] == 2
     # the default registry: the process series, and whatever a plugin in the daemon registers there
     assert m[("process_resident_memory_bytes", ())] > 10 * 1024 * 1024
+
+
+def test_no_connection_is_dropped_while_the_daemon_stops(node: Node) -> None:
+    """Clients connecting while the daemon shuts down get an answer or cannot connect (the name is
+    gone, or refused): a connection the daemon accepted is never closed unanswered. (The race is
+    narrow: several stops, 16 clients each.)"""
+    import threading
+
+    daemon = node.daemon({"shutdownGracePeriod": 0}, start=False)
+    outcomes: list[str] = []
+    for _ in range(4):
+        daemon.start()
+        stop = threading.Event()
+        served = outcomes.count("http 200")
+
+        def hammer(stop: threading.Event = stop) -> None:
+            while not stop.is_set():
+                try:
+                    reply = client.request(daemon.socket_path, "GET", client.HEALTH_ENDPOINT, timeout=10)
+                    outcomes.append(f"http {reply.status}")
+                except client.TransportError as e:
+                    outcomes.append("no daemon" if e.retryable_connect else f"dropped: {e}")
+                    if e.retryable_connect:
+                        time.sleep(0.001)
+
+        threads = [threading.Thread(target=hammer) for _ in range(16)]
+        for t in threads:
+            t.start()
+        try:
+            deadline = time.monotonic() + 20
+            while outcomes.count("http 200") < served + 200:
+                assert time.monotonic() < deadline, outcomes[-5:]
+                time.sleep(0.01)
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait(20) == 0, daemon.logs()
+            time.sleep(0.1)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+    dropped = [o for o in outcomes if o.startswith("dropped")]
+    assert dropped == [], dropped[:5]
+    assert "no daemon" in outcomes  # the clients did run into the shutdowns

@@ -223,14 +223,15 @@ class Node:
             sh("ip", "link", "del", name, check=False)
 
     def standalone_shim(self) -> list[str]:
-        """``multus-shim`` copied alone into a bin directory, run by the node's ``python3 -I -S``
-        (its shebang): what a node runs, and the cheapest start-up for bursts."""
+        """``multus-shim`` copied alone into a bin directory, run by its shebang (the node's
+        ``python3 -I -S``, compiled code cached beside it): what a node runs, and the cheapest
+        start-up for bursts."""
         target = self.tmp / "opt-cni-bin" / "multus-shim"
         if not target.exists():
             target.parent.mkdir(exist_ok=True)
             target.write_bytes(SHIM_SOURCE.read_bytes())
             target.chmod(0o755)
-        return [SYSTEM_PYTHON, "-I", "-S", str(target)]
+        return [str(target)]
 
     # pods
     def pod(self, namespace: str = "default") -> Pod:

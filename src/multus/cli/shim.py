@@ -1,9 +1,10 @@
-#!/usr/bin/python3 -IS
+#!/usr/bin/python3 -IScimport sys;d=open(sys.argv[1],'rb').read();exec(d.split(b'\n#:boot\n')[1])
 """``multus-shim``: thick mode's CNI plugin, a thin client of ``multus-daemon``.
 
 **One self-contained file.** It imports nothing but the interpreter's standard library (and only
 the C halves of ``json`` and ``socket``), runs on Python 3.8 and later, and works when copied by
-itself into ``/opt/cni/bin`` and run by the node's ``python3 -I -S`` (its shebang). The package's
+itself into ``/opt/cni/bin`` and run by the node's ``python3 -I -S`` (its shebang, which loads
+the file's compiled code from a cache beside it: see ``#:boot`` below). The package's
 :mod:`multus.thick.client` re-exports the protocol half of this file for the daemon and the tests.
 
 The runtime runs it like any CNI plugin; it forwards the call (its whole environment and stdin)
@@ -12,11 +13,13 @@ to the daemon over ``<daemonSocketDir>/multus.sock`` and prints the daemon's ans
 * ``VERSION`` is answered here; the checks libcni's ``skel`` makes before calling a plugin
   (required variables, interface name, config decoding and version) are made here too, with the
   same CNI error codes as the thin plugin.
-* ADD, CHECK, GC, STATUS wait until ``/readyz`` answers 200 (``/healthz`` for a daemon that
-  answers ``/readyz`` with 404, as upstream's v4.3.0), polled every 100 ms, up to 60 s
-  (``MULTUS_SHIM_READY_TIMEOUT`` or the config key ``daemonReadyTimeout``, seconds).
-* Connection errors (no socket yet, connection refused, a full listen backlog) are retried with
-  backoff until the same deadline, for every verb.
+* ADD, CHECK, GC, STATUS are posted at once. Only when the daemon cannot be reached (no socket
+  yet, connection refused, a full listen backlog) does the shim wait until ``/readyz`` answers
+  200 (``/healthz`` for a daemon that answers ``/readyz`` with 404, as upstream's v4.3.0),
+  polled every 100 ms, up to 60 s (``MULTUS_SHIM_READY_TIMEOUT`` or the config key
+  ``daemonReadyTimeout``, seconds), and post again. (Upstream's shim asks ``/readyz`` before
+  every request: one more connection per call for an answer the ``POST`` gives as well.)
+* Connection errors are retried with backoff until the same deadline, for every verb.
 * **A DEL is never lost**: when the daemon stays unreachable, DEL runs the thin ``multus`` DEL
   (from the on-disk cache) if the ``multus`` package is importable or ``thinMultus`` names an
   executable; otherwise it fails with CNI error 11 (try again later) so that the runtime retries.
@@ -50,6 +53,64 @@ try:  # the C halves of json and socket: the Python halves import re, enum, typi
 except ImportError:  # pragma: no cover - not CPython
     _cjson = None  # type: ignore[assignment]
 import _socket
+
+#:boot
+# Run by its shebang, the shim starts here: ``python3 -I -S -c <the line above>`` has read this
+# file (``d``) and runs only these lines. Python compiles a script it is given on every run (half
+# of the shim's start-up); a ``-c`` command can load this file's code already compiled instead.
+# The cache is ``__pycache__/<name>.<tag>.bin`` beside the file, keyed by the file's CRC-32 and
+# length and by the interpreter's version; when it cannot be read or written, the file is
+# compiled as usual. ``python3 -I -S multus-shim`` (no shebang) never comes here.
+if __name__ == "__main__" and sys.argv[0] == "-c":
+    def _boot(source: bytes) -> None:
+        import binascii
+        import marshal
+        import posix
+
+        path = sys.argv[1]
+        key = f"{binascii.crc32(source):08x} {len(source)} {sys.version}\n".encode()
+        head, _, name = path.rpartition("/")
+        cache_dir = f"{head or '.'}/__pycache__"
+        cache = f"{cache_dir}/{name}.{sys.implementation.cache_tag}.bin"
+        code = None
+        try:
+            fd = posix.open(cache, posix.O_RDONLY | posix.O_CLOEXEC)
+            try:
+                st = posix.fstat(fd)
+                data = posix.read(fd, st.st_size + 1) if st.st_uid == posix.geteuid() else b""
+            finally:
+                posix.close(fd)
+            if data.startswith(key):
+                code = marshal.loads(data[len(key):])
+        except (OSError, ValueError, EOFError, TypeError):
+            pass
+        if code is None:
+            code = compile(source, path, "exec", dont_inherit=True)
+            tmp = f"{cache}.{posix.getpid()}"
+            try:
+                try:
+                    posix.mkdir(cache_dir, 0o755)
+                except FileExistsError:
+                    pass
+                fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_CLOEXEC, 0o644)
+                data = key + marshal.dumps(code)
+                try:
+                    written = posix.write(fd, data)
+                finally:
+                    posix.close(fd)
+                if written != len(data):
+                    raise OSError("short write")
+                posix.rename(tmp, cache)
+            except OSError:
+                try:
+                    posix.unlink(tmp)
+                except OSError:
+                    pass
+        del sys.argv[0]  # what a script run sees: [path, args...]
+        exec(code, {"__name__": "__main__", "__file__": path, "__builtins__": __builtins__})  # noqa: S102
+
+    _boot(d)  # type: ignore[name-defined]  # noqa: F821 - the shebang's command defines it
+#:boot
 
 TYPE_CHECKING = False  # importing typing would cost more than the rest of the shim; mypy reads this block
 if TYPE_CHECKING:
@@ -565,20 +626,26 @@ def _wait_ready(sock: str, backoff: Backoff, timeout: float) -> None:
         time.sleep(READY_POLL_INTERVAL)
 
 
-def _send(sock: str, body: bytes, backoff: Backoff, idempotent: bool) -> Reply:
+def _send(sock: str, body: bytes, backoff: Backoff, idempotent: bool, ready_timeout: float | None) -> Reply:
     """POST ``/cni``; connection errors are retried until the deadline (any transport error for
-    an idempotent verb: a daemon that died while answering a DEL is asked again)."""
+    an idempotent verb: a daemon that died while answering a DEL is asked again). With
+    ``ready_timeout``, the first connection error waits for the daemon's readiness first."""
     while True:
         try:
             return request(sock, "POST", CNI_ENDPOINT, body)
         except TransportError as e:
+            if ready_timeout is not None and e.retryable_connect:
+                _wait_ready(sock, backoff, ready_timeout)
+                ready_timeout = None
+                continue
             if not (e.retryable_connect or idempotent) or not backoff.wait():
                 raise
 
 
-def _post(sock: str, env: Mapping[str, str], stdin: bytes, backoff: Backoff, idempotent: bool = False) -> Reply:
+def _post(sock: str, env: Mapping[str, str], stdin: bytes, backoff: Backoff, idempotent: bool = False,
+          ready_timeout: float | None = None) -> Reply:
     try:
-        reply = _send(sock, encode_request(env, stdin), backoff, idempotent)
+        reply = _send(sock, encode_request(env, stdin), backoff, idempotent, ready_timeout)
     except TransportError as e:
         raise ShimError(INTERNAL, f"failed to send CNI request: {e}: StdinData: {stdin.decode(errors='replace')}",
                         wrap=True) from e
@@ -661,8 +728,7 @@ def run(env: Mapping[str, str] | None = None, stdin: bytes | None = None, stdout
         backoff = Backoff(timeout)
         if command == "DEL":
             return _delete(sock, env, stdin, conf, backoff, stdout, stderr)
-        _wait_ready(sock, backoff, timeout)
-        reply = _post(sock, env, stdin, backoff)
+        reply = _post(sock, env, stdin, backoff, ready_timeout=timeout)
         if command == "ADD":
             stdout.write(dumps(_result(reply, cni_version)) + "\n")
         return 0

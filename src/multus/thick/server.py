@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -90,6 +91,11 @@ def _encode(answer: Answer, method: str) -> bytes:
         head.append("X-Content-Type-Options: nosniff")
     body = answer.body if method != "HEAD" else b""
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def peer_uid(conn: socket.socket) -> int:
@@ -240,16 +246,27 @@ class Daemon:
         task.add_done_callback(self._connections.discard)
 
     async def _accept(self, sock: socket.socket) -> None:
+        """Wait until connections are pending, then take them. The wait takes none itself: when
+        shutdown cancels it, no connection can be lost (``loop.sock_accept`` cancelled just after
+        its ``accept()`` drops that connection, and its client gets an EOF instead of an answer)."""
         loop = asyncio.get_running_loop()
         while True:
             while len(self._connections) >= MAX_CONNECTIONS:
                 await asyncio.wait(set(self._connections), return_when=asyncio.FIRST_COMPLETED)
-            conn, _ = await loop.sock_accept(sock)
-            self._start(conn)
+            pending: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(sock.fileno(), _resolve, pending)
+            try:
+                await pending
+            finally:
+                loop.remove_reader(sock.fileno())
+            self._drain_backlog(sock, MAX_CONNECTIONS - len(self._connections))
 
-    def _drain_backlog(self, sock: socket.socket) -> None:
-        """Take every connection the kernel still holds: they were made before the name went."""
-        while True:
+    def _drain_backlog(self, sock: socket.socket, limit: int | None = None) -> None:
+        """Take the connections the kernel holds (at most ``limit``). At shutdown, every one: they
+        were made before the name went."""
+        while limit is None or limit > 0:
+            if limit is not None:
+                limit -= 1
             try:
                 conn, _ = sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -334,6 +351,10 @@ class Daemon:
     def serve(self) -> None:
         """Serve until :meth:`request_shutdown`'s grace period is over, then finish every
         request already received or queued, and clean up."""
+        # Everything loaded so far (modules, plugins, the informers' first lists) lives as long
+        # as the daemon: out of the collector's sight, a full collection in a request is shorter.
+        gc.collect()
+        gc.freeze()
         try:
             asyncio.run(self._main())
         finally:
