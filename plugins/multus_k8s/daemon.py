@@ -39,8 +39,10 @@ def multus_lifecycle_daemon_started(daemon: DaemonContext) -> None:
     # imported here: the thin plugin loads this module for its request hook only
     from multus_k8s import metrics
     from multus_k8s.informer import NODE_ENV, SYNC_TIMEOUT, Informers
+    from multus_k8s.transport import KUBERNETES
 
     plugins, env = daemon.plugins, daemon.env
+    plugins.state[kube.IMPLEMENTATION_KEY] = KUBERNETES  # its informers watch through the kubernetes package
     conf = load_netconf(dict(daemon.config))
     writer = writes.Writer(flush_timeout=seconds_setting(conf, "kubeWriteFlushTimeout", writes.FLUSH_TIMEOUT))
     writer.start()

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""What the thin ``multus`` process imports for one ADD, with and without a Kubernetes API.
+
+    sudo python3 benchmarks/thin_imports.py [--multus PATH] [--kubeconfig PATH] [--label after]
+
+Each case is one ADD of a pod (its own netns in a lab host namespace) with a no-op delegate
+(a 6-line sh plugin), so what is left is multus' own start-up and work:
+
+``no_api``
+    the static ``delegates`` list, no kubeconfig;
+``kubeconfig``
+    the same with ``kubeconfig`` set. With ``--kubeconfig`` that is a real API server (the pod
+    need not exist: a 404 is a normal answer); without, a kubeconfig pointing at a closed port of
+    the lab's loopback (``kubeAPITimeout`` 0.5 s, no retries): the call fails with code 11, but
+    it has imported everything it needs to talk to the API first.
+
+For each case: ``python -X importtime`` of ``--runs`` calls (median per module), the top-level
+imports by cumulative time, and an *import ladder* (benchmarks/profile_cni.py): python processes
+importing growing prefixes of the call's top-level imports, alternated, so that each step's
+``step_ms`` is the real cost of that import. ``kubernetes_imported`` says whether the call
+loaded the ``kubernetes`` package at all.
+
+Results: benchmarks/results/<out>.json (default ``thin_import_ladder``), under the key
+``--label`` (``before``/``after`` ...): other labels already in the file are kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common as C
+from profile_cni import NOOP_PLUGIN, import_ladder, importtime_summary
+from startup import parse_importtime
+
+UNREACHABLE_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters:
+- name: gone
+  cluster: {server: "https://127.0.0.1:9", insecure-skip-tls-verify: true}
+users:
+- name: u
+  user: {token: not-a-real-token}
+contexts:
+- name: c
+  context: {cluster: gone, user: u}
+current-context: c
+"""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--multus", help=f"the multus executable (default {C.DEFAULT_MULTUS})")
+    ap.add_argument("--kubeconfig", help="a kubeconfig of a real API server (default: an unreachable one)")
+    ap.add_argument("--runs", type=int, default=5, help="-X importtime runs per case (default 5)")
+    ap.add_argument("--ladder-runs", type=int, default=7, help="runs per ladder step (default 7; 0: skip)")
+    ap.add_argument("--label", default="current", help="key of this run in the results file")
+    ap.add_argument("--out", default="thin_import_ladder", help="results name (benchmarks/results/NAME.json)")
+    a = ap.parse_args()
+    C.need_root()
+    multus = C.resolve_multus(a.multus)
+    python = C.interpreter_of(multus)
+    if python is None:
+        raise C.BenchError(f"{multus} is not a Python launcher script")
+    load0 = C.loadavg()
+    res: dict[str, Any] = {"multus": multus, "python": python, "machine": C.machine_info(),
+                           "kubeconfig": a.kubeconfig or "(unreachable server)", "cases": {}}
+    fails: list[dict[str, Any]] = []
+    with C.Lab("imp") as lab:
+        noop_dir = os.path.join(lab.tmp, "bin")
+        os.makedirs(noop_dir)
+        with open(os.path.join(noop_dir, "noop"), "w") as f:
+            f.write(NOOP_PLUGIN)
+        os.chmod(os.path.join(noop_dir, "noop"), 0o755)
+        kubeconfig = a.kubeconfig
+        if not kubeconfig:
+            kubeconfig = os.path.join(lab.tmp, "kubeconfig")
+            with open(kubeconfig, "w") as f:
+                f.write(UNREACHABLE_KUBECONFIG)
+        base = {"cniVersion": "1.0.0", "name": "multus-cni-network", "type": "multus",
+                "confDir": os.path.join(lab.tmp, "net.d"), "cniDir": os.path.join(lab.tmp, "cache"),
+                "binDir": noop_dir, "delegates": [{"cniVersion": "1.0.0", "name": "mbench-noop", "type": "noop"}]}
+        cases = {"no_api": base,
+                 "kubeconfig": dict(base, kubeconfig=kubeconfig,
+                                    **({} if a.kubeconfig else {"kubeAPITimeout": 0.5, "kubeAPIRetries": 0}))}
+        pods = lab.pod_names("p", a.runs * len(cases))
+        lab.add_netns(pods)
+        lab.assert_inside()
+        i = 0
+        for case, conf in cases.items():
+            path = os.path.join(lab.tmp, f"{case}.json")
+            C.write_json(path, conf)
+            runs = []
+            for _ in range(a.runs):
+                ns = pods[i]
+                i += 1
+                env = C.cni_env("ADD", f"/run/netns/{ns}", f"{ns}-cid", "eth0", noop_dir,
+                                f"IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={ns}")
+                c = C.run_cni([python, "-X", "importtime", multus], env, path)
+                ok = c.rc == 0 or (case == "kubeconfig" and not a.kubeconfig and '"code": 11' in c.out)
+                if not ok:
+                    fails.append({"case": case, "rc": c.rc, "out": c.out[-300:], "err": c.err[-300:]})
+                runs.append(parse_importtime(c.err))
+            summary = importtime_summary(runs, 25)
+            modules = {r["module"] for run in runs for r in run}
+            entry: dict[str, Any] = {
+                "modules": summary["modules"], "importtime_total_ms": summary["total_ms"],
+                "kubernetes_imported": any(m == "kubernetes" or m.startswith("kubernetes.") for m in modules),
+                "top_level": summary["top_level"], "by_package": summary["by_package"][:15],
+            }
+            if a.ladder_runs > 0:
+                entry["ladder"] = import_ladder(python, summary["all_top_level"], a.ladder_runs)
+            res["cases"][case] = entry
+        lab.del_netns(pods)
+    res["loadavg_before"], res["loadavg_after"] = load0, C.loadavg()
+    res["failures"] = fails
+    out_path = os.path.join(C.RESULTS_DIR, f"{a.out}.json")
+    old: dict[str, Any] = {}
+    if os.path.exists(out_path):
+        with open(out_path) as f:
+            old = json.load(f)
+    old[a.label] = res
+    path = C.write_results(a.out, old)
+    print(f"== thin multus ADD imports ({multus}), label {a.label!r}; loadavg {load0} -> {res['loadavg_after']}")
+    for case, entry in res["cases"].items():
+        print(f"\n-- {case}: {entry['modules']} modules, -X importtime {entry['importtime_total_ms']} ms, "
+              f"kubernetes imported: {entry['kubernetes_imported']}")
+        if "ladder" in entry:
+            C.print_table([(r["import"], r["step_ms"], r["cumulative_ms"]) for r in entry["ladder"]],
+                          ["import ladder: real cost of each top-level import", "step ms", "process ms"])
+    print(f"\n   failures: {len(fails)}; results: {path}")
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    C.run(main)
