@@ -63,6 +63,9 @@ def multus_source_network(ctx: RequestContext, ref: NetworkRef) -> NetworkConfig
     if ref.purpose == AUXILIARY:
         return auxiliary_chain(conf.cluster_network, ref.name, conf.cni_version)
     if ref.purpose in (CLUSTER, DEFAULT) and "/" in ref.name:
+        if not os.path.exists(ref.name):
+            key = "clusterNetwork" if ref.purpose == CLUSTER else "defaultNetworks"
+            raise CNIError(INVALID_CONFIG, f"{key} {ref.name}: file not found")
         return from_path(ref.name)
     if "/" in ref.name or ref.name in (".", "..") or not ref.name:
         raise CNIError(INVALID_CONFIG, f"network name {ref.name!r}: must not be a path")
