@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What the thin ``multus`` process imports for one ADD, with and without a Kubernetes API.
 
-    sudo python3 benchmarks/thin_imports.py [--multus PATH] [--kubeconfig PATH] [--label after]
+    sudo python3 benchmarks/thin_imports.py [--multus PATH] [--apiserver] [--label after]
 
 Each case is one ADD of a pod (its own netns in a lab host namespace) with a no-op delegate
 (a 6-line sh plugin), so what is left is multus' own start-up and work:
@@ -9,10 +9,12 @@ Each case is one ADD of a pod (its own netns in a lab host namespace) with a no-
 ``no_api``
     the static ``delegates`` list, no kubeconfig;
 ``kubeconfig``
-    the same with ``kubeconfig`` set. With ``--kubeconfig`` that is a real API server (the pod
-    need not exist: a 404 is a normal answer); without, a kubeconfig pointing at a closed port of
-    the lab's loopback (``kubeAPITimeout`` 0.5 s, no retries): the call fails with code 11, but
-    it has imported everything it needs to talk to the API first.
+    ``kubeconfig`` set. With ``--apiserver``: a real kube-apiserver in the lab (the harness of
+    tests/harness, as api_requests.py), the pods exist, ``clusterNetwork`` is a
+    NetworkAttachmentDefinition of the no-op delegate, so the ADD reads the pod and the NAD and
+    writes network-status and an event. Without: a kubeconfig pointing at a closed port of the
+    lab's loopback (``kubeAPITimeout`` 0.5 s, no retries): the call fails with code 11, but it has
+    imported everything it needs to talk to the API first.
 
 For each case: ``python -X importtime`` of ``--runs`` calls (median per module), the top-level
 imports by cumulative time, and an *import ladder* (benchmarks/profile_cni.py): python processes
@@ -55,7 +57,8 @@ current-context: c
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--multus", help=f"the multus executable (default {C.DEFAULT_MULTUS})")
-    ap.add_argument("--kubeconfig", help="a kubeconfig of a real API server (default: an unreachable one)")
+    ap.add_argument("--apiserver", action="store_true",
+                    help="a real kube-apiserver in the lab (default: a kubeconfig of an unreachable one)")
     ap.add_argument("--runs", type=int, default=5, help="-X importtime runs per case (default 5)")
     ap.add_argument("--ladder-runs", type=int, default=7, help="runs per ladder step (default 7; 0: skip)")
     ap.add_argument("--label", default="current", help="key of this run in the results file")
@@ -67,55 +70,75 @@ def main() -> int:
     if python is None:
         raise C.BenchError(f"{multus} is not a Python launcher script")
     load0 = C.loadavg()
+    if a.apiserver:
+        from api_requests import ApiBench, _ensure_imports
+
+        _ensure_imports()
     res: dict[str, Any] = {"multus": multus, "python": python, "machine": C.machine_info(),
-                           "kubeconfig": a.kubeconfig or "(unreachable server)", "cases": {}}
+                           "kubeconfig": "real kube-apiserver" if a.apiserver else "(unreachable server)",
+                           "cases": {}}
     fails: list[dict[str, Any]] = []
     with C.Lab("imp") as lab:
+        srv: Any = None
         noop_dir = os.path.join(lab.tmp, "bin")
         os.makedirs(noop_dir)
         with open(os.path.join(noop_dir, "noop"), "w") as f:
             f.write(NOOP_PLUGIN)
         os.chmod(os.path.join(noop_dir, "noop"), 0o755)
-        kubeconfig = a.kubeconfig
-        if not kubeconfig:
-            kubeconfig = os.path.join(lab.tmp, "kubeconfig")
-            with open(kubeconfig, "w") as f:
-                f.write(UNREACHABLE_KUBECONFIG)
+        noop = {"cniVersion": "1.0.0", "name": "mbench-noop", "type": "noop"}
         base = {"cniVersion": "1.0.0", "name": "multus-cni-network", "type": "multus",
                 "confDir": os.path.join(lab.tmp, "net.d"), "cniDir": os.path.join(lab.tmp, "cache"),
-                "binDir": noop_dir, "delegates": [{"cniVersion": "1.0.0", "name": "mbench-noop", "type": "noop"}]}
-        cases = {"no_api": base,
-                 "kubeconfig": dict(base, kubeconfig=kubeconfig,
-                                    **({} if a.kubeconfig else {"kubeAPITimeout": 0.5, "kubeAPIRetries": 0}))}
-        pods = lab.pod_names("p", a.runs * len(cases))
+                "binDir": noop_dir, "delegates": [noop]}
+        pod_ns = "default"
+        pods = lab.pod_names("p", a.runs * 2)
         lab.add_netns(pods)
-        lab.assert_inside()
-        i = 0
-        for case, conf in cases.items():
-            path = os.path.join(lab.tmp, f"{case}.json")
-            C.write_json(path, conf)
-            runs = []
-            for _ in range(a.runs):
-                ns = pods[i]
-                i += 1
-                env = C.cni_env("ADD", f"/run/netns/{ns}", f"{ns}-cid", "eth0", noop_dir,
-                                f"IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={ns}")
-                c = C.run_cni([python, "-X", "importtime", multus], env, path)
-                ok = c.rc == 0 or (case == "kubeconfig" and not a.kubeconfig and '"code": 11' in c.out)
-                if not ok:
-                    fails.append({"case": case, "rc": c.rc, "out": c.out[-300:], "err": c.err[-300:]})
-                runs.append(parse_importtime(c.err))
-            summary = importtime_summary(runs, 25)
-            modules = {r["module"] for run in runs for r in run}
-            entry: dict[str, Any] = {
-                "modules": summary["modules"], "importtime_total_ms": summary["total_ms"],
-                "kubernetes_imported": any(m == "kubernetes" or m.startswith("kubernetes.") for m in modules),
-                "top_level": summary["top_level"], "by_package": summary["by_package"][:15],
-            }
-            if a.ladder_runs > 0:
-                entry["ladder"] = import_ladder(python, summary["all_top_level"], a.ladder_runs)
-            res["cases"][case] = entry
-        lab.del_netns(pods)
+        try:
+            if a.apiserver:
+                srv = ApiBench(argparse.Namespace(pod_networks="none", thick=False, log_level="", bin_dir=noop_dir),
+                               lab, multus)
+                srv.start()
+                srv._nad("kube-system", noop)
+                srv.create_pods(pods[a.runs:])
+                pod_ns = srv.ns
+                with_api = {k: v for k, v in base.items() if k != "delegates"}
+                with_api.update(kubeconfig=str(srv.srv.multus_kubeconfig), clusterNetwork="mbench-noop",
+                                multusNamespace="kube-system")
+            else:
+                kubeconfig = os.path.join(lab.tmp, "kubeconfig")
+                with open(kubeconfig, "w") as f:
+                    f.write(UNREACHABLE_KUBECONFIG)
+                with_api = dict(base, kubeconfig=kubeconfig, kubeAPITimeout=0.5, kubeAPIRetries=0)
+            cases = {"no_api": base, "kubeconfig": with_api}
+            lab.assert_inside()
+            i = 0
+            for case, conf in cases.items():
+                path = os.path.join(lab.tmp, f"{case}.json")
+                C.write_json(path, conf)
+                runs = []
+                for _ in range(a.runs):
+                    ns = pods[i]
+                    i += 1
+                    env = C.cni_env("ADD", f"/run/netns/{ns}", f"{ns}-cid", "eth0", noop_dir,
+                                    f"IgnoreUnknown=1;K8S_POD_NAMESPACE={pod_ns};K8S_POD_NAME={ns}")
+                    c = C.run_cni([python, "-X", "importtime", multus], env, path)
+                    ok = c.rc == 0 or (case == "kubeconfig" and not a.apiserver and '"code": 11' in c.out)
+                    if not ok:
+                        fails.append({"case": case, "rc": c.rc, "out": c.out[-300:], "err": c.err[-300:]})
+                    runs.append(parse_importtime(c.err))
+                summary = importtime_summary(runs, 25)
+                modules = {r["module"] for run in runs for r in run}
+                entry: dict[str, Any] = {
+                    "modules": summary["modules"], "importtime_total_ms": summary["total_ms"],
+                    "kubernetes_imported": any(m == "kubernetes" or m.startswith("kubernetes.") for m in modules),
+                    "top_level": summary["top_level"], "by_package": summary["by_package"][:15],
+                }
+                if a.ladder_runs > 0:
+                    entry["ladder"] = import_ladder(python, summary["all_top_level"], a.ladder_runs)
+                res["cases"][case] = entry
+            lab.del_netns(pods)
+        finally:
+            if srv is not None:
+                srv.stop()
     res["loadavg_before"], res["loadavg_after"] = load0, C.loadavg()
     res["failures"] = fails
     out_path = os.path.join(C.RESULTS_DIR, f"{a.out}.json")

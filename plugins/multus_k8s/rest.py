@@ -30,6 +30,7 @@ import contextlib
 import http.client
 import json
 import os
+import socket
 import ssl
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -259,18 +260,33 @@ def _as_file(data: bytes | None, path: str) -> Iterator[str]:
             os.unlink(temp)
 
 
+def _ascii(name: str) -> bytes | str:
+    """``name`` as bytes when it is ASCII: ``socket`` and ``ssl`` encode a ``str`` host with the
+    ``idna`` codec, whose import (``stringprep``, ``unicodedata``) a thin plugin would pay."""
+    try:
+        return name.encode("ascii")
+    except UnicodeEncodeError:
+        return name
+
+
+class _Connection(http.client.HTTPConnection):
+    """An HTTP connection that resolves its host without the ``idna`` codec."""
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((_ascii(self.host), self.port), self.timeout)  # type: ignore[arg-type]
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class _TLSConnection(http.client.HTTPSConnection):
     """An HTTPS connection whose certificate is checked against ``server_name`` (the kubeconfig's
-    ``tls-server-name``) instead of the host it connects to."""
+    ``tls-server-name``, else the host it connects to)."""
 
     server_name = ""
 
     def connect(self) -> None:
-        if not self.server_name:
-            super().connect()
-            return
-        http.client.HTTPConnection.connect(self)
-        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.server_name)  # type: ignore[attr-defined]
+        _Connection.connect(self)  # type: ignore[arg-type]
+        name = _ascii(self.server_name or self.host)
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=name)  # type: ignore[attr-defined]
 
 
 # --- the transport -------------------------------------------------------------------------------
@@ -308,7 +324,7 @@ class RestTransport:
                 return self._idle.pop(), True
         conn: http.client.HTTPConnection
         if self._context is None:
-            conn = http.client.HTTPConnection(self._hostname, self._port, timeout=connect_timeout)
+            conn = _Connection(self._hostname, self._port, timeout=connect_timeout)
         else:
             tls = _TLSConnection(self._hostname, self._port, timeout=connect_timeout, context=self._context)
             tls.server_name = self._server_name

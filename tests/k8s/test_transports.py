@@ -232,6 +232,7 @@ def test_a_thin_add_with_a_kubeconfig_never_imports_kubernetes(node: thinkit.Nod
         imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
         assert command == "DEL" or "multus_k8s.rest" in imported
         assert not {m for m in imported if m == "kubernetes" or m.startswith("kubernetes.")}
+        assert "encodings.idna" not in imported  # hosts go to socket and ssl as ASCII bytes
         if command == "ADD":
             assert out.json["ips"] and set(node.links(pod)) == {"lo", "eth0", "net1"}
             written = json.loads(read_pod(kube_client, ns, pod.name).metadata.annotations[STATUS])
