@@ -55,14 +55,9 @@ def imported_modules(python: str, multus: str) -> int:
     return len(parse_importtime(p.stderr))
 
 
-def import_ladder(python: str, top_level: list[dict[str, Any]], runs: int) -> list[dict[str, Any]]:
-    """Real (not -X importtime) cost of each top-level import of a call, in the order the call
-    imports them: python processes that import growing prefixes of the list, alternated, median
-    wall time of each; a step's cost is the difference to the previous step. Imports cheaper
-    than 1 ms (by importtime) are folded into the next step."""
-    import subprocess
-    import time
-
+def ladder_steps(top_level: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    """The steps of an import ladder: ``(name, modules imported up to it)``, starting with the bare
+    interpreter; imports cheaper than 1 ms (by importtime) are folded into the next step."""
     steps: list[tuple[str, list[str]]] = [("(bare interpreter)", [])]
     pending: list[str] = []
     for r in top_level:
@@ -72,6 +67,18 @@ def import_ladder(python: str, top_level: list[dict[str, Any]], runs: int) -> li
             pending = []
     if pending:
         steps.append(("(the rest)", steps[-1][1] + pending))
+    return steps
+
+
+def import_ladder(python: str, top_level: list[dict[str, Any]], runs: int) -> list[dict[str, Any]]:
+    """Real (not -X importtime) cost of each top-level import of a call, in the order the call
+    imports them: python processes that import growing prefixes of the list, alternated, median
+    wall time of each; a step's cost is the difference to the previous step. Imports cheaper
+    than 1 ms (by importtime) are folded into the next step."""
+    import subprocess
+    import time
+
+    steps = ladder_steps(top_level)
     samples: list[list[float]] = [[] for _ in steps]
     for _ in range(runs):
         for i, (_name, mods) in enumerate(steps):

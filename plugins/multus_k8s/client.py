@@ -61,6 +61,7 @@ from multus_k8s.transport import (
 
 if TYPE_CHECKING:
     from multus import MultusConf, RequestContext
+    from multus_k8s.writer import Writer
 
 log = logging.getLogger("multus.k8s")
 
@@ -81,6 +82,8 @@ EVENT_BUDGET = 3.0
 """Events are best effort: at most this long (and one retry) each, so they never hold an ADD up."""
 
 STATE_PREFIX = "multus_k8s.client:"
+WRITER_KEY = "multus_k8s.writer"
+"""``plugins.state`` key of the daemon's background writer (:mod:`multus_k8s.writer`)."""
 IMPLEMENTATION_KEY = "multus_k8s.transport"
 """``plugins.state`` key: the transport every client of this process is made with
 (:mod:`multus_k8s.transport`; absent: ``auto``). The daemon sets ``kubernetes``."""
@@ -126,6 +129,16 @@ def settings(conf: MultusConf) -> tuple[float, int]:
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise CNIError(INVALID_CONFIG, f"kubeAPIRetries: must be a non-negative integer, got {retries!r}")
     return timeout, retries
+
+
+def background_writer(state: dict[str, Any]) -> Writer | None:
+    """The daemon's writer when it takes work; ``None`` in the thin plugin, which so never imports
+    :mod:`multus_k8s.writer`."""
+    if WRITER_KEY not in state:
+        return None
+    from multus_k8s.writer import writer_of
+
+    return writer_of(state)
 
 
 def client_for(ctx: RequestContext) -> KubeClient | None:

@@ -55,7 +55,6 @@ from multus import (
     validate_delegate_config,
 )
 from multus_k8s import client as kube
-from multus_k8s import writer
 
 log = logging.getLogger("multus.k8s")
 
@@ -145,8 +144,10 @@ def emit_event(ctx: RequestContext, event_type: str, reason: str, message: str) 
         client.create_event(involved, event_type, reason, message, host=pod.node_name)
 
     what = f"the {reason} event of pod {pod.namespace}/{pod.name}"
-    queue = writer.writer_of(ctx.plugins.state)
+    queue = kube.background_writer(ctx.plugins.state)
     if queue is not None:
+        from multus_k8s import writer
+
         queue.submit(writer.Write((pod.namespace, pod.name), ctx.request.container_id, writer.EVENT, what, write))
         return
     try:
