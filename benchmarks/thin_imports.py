@@ -142,7 +142,7 @@ def main() -> int:
                                 multusNamespace="kube-system")
                 import yaml
 
-                as_json = os.path.join(lab.tmp, "kubeconfig.json")
+                as_json = os.path.join(lab.tmp, "credentials.kubeconfig.json")  # not a case file name
                 with open(srv.srv.multus_kubeconfig) as f:
                     C.write_json(as_json, yaml.safe_load(f))
                 extra["kubeconfig_json"] = dict(with_api, kubeconfig=as_json)
