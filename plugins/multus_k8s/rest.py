@@ -50,9 +50,8 @@ MAX_IDLE = 4
 class Credentials:
     """Where the API server is and how to authenticate, as read from the kubeconfig."""
 
-    def __init__(self, server: str, source: str) -> None:
+    def __init__(self, server: str) -> None:
         self.server = server
-        self.source = source
         self.ca_file = ""
         self.ca_data: bytes | None = None
         self.insecure = False
@@ -83,7 +82,7 @@ def load_credentials(kubeconfig: str, env: Mapping[str, str], service_account_di
     user_name = context.get("user")
     user = _named(data, "users", "user", user_name) if user_name else {}
     server = _field(cluster, "server", f"cluster {context['cluster']!r}")
-    creds = Credentials(server, f"kubeconfig {kubeconfig}")
+    creds = Credentials(server)
     if cluster.get("proxy-url"):
         creds.needs_client = "a cluster with proxy-url"
     for key in ("exec", "auth-provider"):
@@ -112,7 +111,7 @@ def in_cluster(env: Mapping[str, str], service_account_dir: str) -> Credentials:
         raise ConfigError(f"{HOST_ENV} and {PORT_ENV} must be set for the in-cluster configuration")
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"  # an IPv6 address
-    creds = Credentials(f"https://{host}:{port}", f"service account {service_account_dir}")
+    creds = Credentials(f"https://{host}:{port}")
     token_path = os.path.join(service_account_dir, "token")
     creds.token = _read(token_path).decode("utf-8", "replace").strip()
     if not creds.token:
