@@ -46,6 +46,15 @@ IMPORT_ONLY = "for m in %r:\n try: __import__(m)\n except Exception: pass"
 _IMPORT_FRAMES = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
 
 
+def write_noop(directory: str) -> dict[str, Any]:
+    """The no-op plugin ``noop`` in ``directory`` (made); returns a delegate config for it."""
+    os.makedirs(directory)
+    with open(os.path.join(directory, "noop"), "w") as f:
+        f.write(NOOP_PLUGIN)
+    os.chmod(os.path.join(directory, "noop"), 0o755)
+    return {"cniVersion": "1.0.0", "name": "mbench-noop", "type": "noop"}
+
+
 def imported_modules(python: str, multus: str) -> int:
     """How many modules a VERSION call imports."""
     import subprocess
@@ -242,11 +251,7 @@ def main() -> int:
         C.write_json(confs["multus"], mconf)
         # a no-op delegate (a 6-line sh script): multus' own cost, without any real plugin work
         noop_dir = os.path.join(lab.tmp, "noop-bin")
-        os.makedirs(noop_dir)
-        with open(os.path.join(noop_dir, "noop"), "w") as f:
-            f.write(NOOP_PLUGIN)
-        os.chmod(os.path.join(noop_dir, "noop"), 0o755)
-        noop_conf = {"cniVersion": "1.0.0", "name": "mbench-noop", "type": "noop"}
+        noop_conf = write_noop(noop_dir)
         confs["noop"] = os.path.join(lab.tmp, "noop.json")
         confs["multus_noop"] = os.path.join(lab.tmp, "multus-noop.json")
         C.write_json(confs["noop"], noop_conf)

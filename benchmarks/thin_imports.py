@@ -41,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as C
-from profile_cni import IMPORT_ONLY, NOOP_PLUGIN, import_ladder, importtime_summary, ladder_steps
+from profile_cni import IMPORT_ONLY, import_ladder, importtime_summary, ladder_steps, write_noop
 from startup import parse_importtime
 
 UNREACHABLE_KUBECONFIG = """apiVersion: v1
@@ -117,11 +117,7 @@ def main() -> int:
     with C.Lab("imp") as lab:
         srv: Any = None
         noop_dir = os.path.join(lab.tmp, "bin")
-        os.makedirs(noop_dir)
-        with open(os.path.join(noop_dir, "noop"), "w") as f:
-            f.write(NOOP_PLUGIN)
-        os.chmod(os.path.join(noop_dir, "noop"), 0o755)
-        noop = {"cniVersion": "1.0.0", "name": "mbench-noop", "type": "noop"}
+        noop = write_noop(noop_dir)
         base = {"cniVersion": "1.0.0", "name": "multus-cni-network", "type": "multus",
                 "confDir": os.path.join(lab.tmp, "net.d"), "cniDir": os.path.join(lab.tmp, "cache"),
                 "binDir": noop_dir, "delegates": [noop]}
