@@ -60,7 +60,7 @@ from multus_k8s import client as kube
 from multus_k8s.informer import Informers
 gc.collect()
 before = mem()
-c = kube.KubeClient(sys.argv[1], {})
+c = kube.KubeClient(sys.argv[1], {}, implementation="kubernetes")
 inf = Informers(c, sys.argv[2])
 t0 = time.monotonic()
 inf.start()

@@ -46,6 +46,15 @@ IMPORT_ONLY = "for m in %r:\n try: __import__(m)\n except Exception: pass"
 _IMPORT_FRAMES = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
 
 
+def write_noop(directory: str) -> dict[str, Any]:
+    """The no-op plugin ``noop`` in ``directory`` (made); returns a delegate config for it."""
+    os.makedirs(directory)
+    with open(os.path.join(directory, "noop"), "w") as f:
+        f.write(NOOP_PLUGIN)
+    os.chmod(os.path.join(directory, "noop"), 0o755)
+    return {"cniVersion": "1.0.0", "name": "mbench-noop", "type": "noop"}
+
+
 def imported_modules(python: str, multus: str) -> int:
     """How many modules a VERSION call imports."""
     import subprocess
@@ -53,6 +62,21 @@ def imported_modules(python: str, multus: str) -> int:
     p = subprocess.run([python, "-X", "importtime", multus], env=dict(os.environ, CNI_COMMAND="VERSION"),
                        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60, check=False)
     return len(parse_importtime(p.stderr))
+
+
+def ladder_steps(top_level: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    """The steps of an import ladder: ``(name, modules imported up to it)``, starting with the bare
+    interpreter; imports cheaper than 1 ms (by importtime) are folded into the next step."""
+    steps: list[tuple[str, list[str]]] = [("(bare interpreter)", [])]
+    pending: list[str] = []
+    for r in top_level:
+        pending.append(r["module"])
+        if r["cum_ms"] >= 1.0:
+            steps.append((r["module"], steps[-1][1] + pending))
+            pending = []
+    if pending:
+        steps.append(("(the rest)", steps[-1][1] + pending))
+    return steps
 
 
 def import_ladder(python: str, top_level: list[dict[str, Any]], runs: int) -> list[dict[str, Any]]:
@@ -63,15 +87,7 @@ def import_ladder(python: str, top_level: list[dict[str, Any]], runs: int) -> li
     import subprocess
     import time
 
-    steps: list[tuple[str, list[str]]] = [("(bare interpreter)", [])]
-    pending: list[str] = []
-    for r in top_level:
-        pending.append(r["module"])
-        if r["cum_ms"] >= 1.0:
-            steps.append((r["module"], steps[-1][1] + pending))
-            pending = []
-    if pending:
-        steps.append(("(the rest)", steps[-1][1] + pending))
+    steps = ladder_steps(top_level)
     samples: list[list[float]] = [[] for _ in steps]
     for _ in range(runs):
         for i, (_name, mods) in enumerate(steps):
@@ -235,11 +251,7 @@ def main() -> int:
         C.write_json(confs["multus"], mconf)
         # a no-op delegate (a 6-line sh script): multus' own cost, without any real plugin work
         noop_dir = os.path.join(lab.tmp, "noop-bin")
-        os.makedirs(noop_dir)
-        with open(os.path.join(noop_dir, "noop"), "w") as f:
-            f.write(NOOP_PLUGIN)
-        os.chmod(os.path.join(noop_dir, "noop"), 0o755)
-        noop_conf = {"cniVersion": "1.0.0", "name": "mbench-noop", "type": "noop"}
+        noop_conf = write_noop(noop_dir)
         confs["noop"] = os.path.join(lab.tmp, "noop.json")
         confs["multus_noop"] = os.path.join(lab.tmp, "multus-noop.json")
         C.write_json(confs["noop"], noop_conf)

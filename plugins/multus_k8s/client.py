@@ -1,4 +1,6 @@
-"""A small, fail-fast Kubernetes API client for multus (the ``kubernetes`` package, imported lazily).
+"""A small, fail-fast Kubernetes API client for multus, over one of two transports
+(:mod:`multus_k8s.transport`): the standard library's ``http.client`` in the thin plugin, the
+``kubernetes`` package in the daemon (and for kubeconfigs with credential plugins).
 
 Where the connection comes from, as upstream's ``GetK8sClient``:
 
@@ -21,7 +23,8 @@ Settings (top-level keys of the multus configuration, read from ``conf.raw``):
 
 A 401 answer re-reads the kubeconfig (and the token file it names) or the service-account token
 from disk, builds a new connection and retries once, so rotated tokens keep working without a
-restart (upstream #852). Reads are JSON dicts (no model deserialisation). Names are checked
+restart (upstream #852). A server whose certificate does not verify fails at once with code 7.
+Reads are JSON dicts (no model deserialisation), the same from either transport. Names are checked
 before they are put into a URL.
 
 :func:`client_for` returns the client of a request: one per connection source, kept in
@@ -36,21 +39,29 @@ daemon exports as a metric.
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
 import os
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from multus import INVALID_CONFIG, TRY_AGAIN_LATER, CNIError, seconds_setting
+from multus_k8s.transport import (
+    AUTO,
+    APIConnectionError,
+    APIStatusError,
+    ConfigError,
+    Timeout,
+    Transport,
+    open_transport,
+)
 
 if TYPE_CHECKING:
     from multus import MultusConf, RequestContext
+    from multus_k8s.writer import Writer
 
 log = logging.getLogger("multus.k8s")
 
@@ -71,6 +82,11 @@ EVENT_BUDGET = 3.0
 """Events are best effort: at most this long (and one retry) each, so they never hold an ADD up."""
 
 STATE_PREFIX = "multus_k8s.client:"
+WRITER_KEY = "multus_k8s.writer"
+"""``plugins.state`` key of the daemon's background writer (:mod:`multus_k8s.writer`)."""
+IMPLEMENTATION_KEY = "multus_k8s.transport"
+"""``plugins.state`` key: the transport every client of this process is made with
+(:mod:`multus_k8s.transport`; absent: ``auto``). The daemon sets ``kubernetes``."""
 CACHE_PREFIX = "multus_k8s:"
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -115,6 +131,16 @@ def settings(conf: MultusConf) -> tuple[float, int]:
     return timeout, retries
 
 
+def background_writer(state: dict[str, Any]) -> Writer | None:
+    """The daemon's writer when it takes work; ``None`` in the thin plugin, which so never imports
+    :mod:`multus_k8s.writer`."""
+    if WRITER_KEY not in state:
+        return None
+    from multus_k8s.writer import writer_of
+
+    return writer_of(state)
+
+
 def client_for(ctx: RequestContext) -> KubeClient | None:
     """The request's client (``None`` without kubeconfig and in-cluster env), reused across
     requests through ``ctx.plugins.state``."""
@@ -146,7 +172,9 @@ def shared_client(state: dict[str, Any], conf: MultusConf, env: Mapping[str, str
     key = client_key(conf, env)
     client = state.get(key)
     if not isinstance(client, KubeClient):
-        client = state.setdefault(key, KubeClient(conf.kubeconfig, env, timeout=timeout, retries=retries))
+        implementation = str(state.get(IMPLEMENTATION_KEY, AUTO))
+        client = state.setdefault(key, KubeClient(conf.kubeconfig, env, timeout=timeout, retries=retries,
+                                                  implementation=implementation))
     client.timeout, client.retries = timeout, retries
     return client
 
@@ -226,14 +254,17 @@ class KubeClient:
 
     def __init__(self, kubeconfig: str = "", env: Mapping[str, str] | None = None, *,
                  timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES,
-                 service_account_dir: str = SERVICE_ACCOUNT_DIR) -> None:
+                 service_account_dir: str = SERVICE_ACCOUNT_DIR, implementation: str = AUTO) -> None:
         self.kubeconfig = kubeconfig
         self.env = dict(os.environ if env is None else env)
         self.timeout = timeout
         self.retries = retries
         self.service_account_dir = service_account_dir
+        self.implementation = implementation
+        """:data:`~multus_k8s.transport.AUTO` (the light transport when it can),
+        ``kubernetes`` (the daemon) or ``rest``."""
         self._lock = threading.Lock()
-        self._api_client: Any = None
+        self._transport: Transport | None = None
         self._generation = 0
         self.host = ""
         self.informers: CacheLookup | None = None
@@ -248,35 +279,21 @@ class KubeClient:
 
     # --- connection ------------------------------------------------------------------------
 
-    def _build(self) -> Any:
-        client, config = _module("kubernetes.client"), _module("kubernetes.config")
-        ConfigException = _module("kubernetes.config.config_exception").ConfigException
-
-        cfg = client.Configuration()
+    def _build(self) -> Transport:
         try:
-            if self.kubeconfig:
-                config.load_kube_config(config_file=self.kubeconfig, client_configuration=cfg,
-                                        persist_config=False)
-            else:
-                loader = _module("kubernetes.config.incluster_config").InClusterConfigLoader
-                loader(token_filename=os.path.join(self.service_account_dir, "token"),
-                                      cert_filename=os.path.join(self.service_account_dir, "ca.crt"),
-                                      environ=self.env).load_and_set(cfg)
-        except (ConfigException, OSError, ValueError, TypeError, KeyError) as e:
-            raise CNIError(INVALID_CONFIG, f"error getting k8s client: cannot load the {self.source}: "
-                           f"{type(e).__name__}: {e}") from None
-        cfg.retries = False  # our own loop retries, within the time budget
-        self.host = str(cfg.host)
-        api = client.ApiClient(configuration=cfg)
-        api.user_agent = f"multus/{_version()}"
-        return api
+            transport = open_transport(self.kubeconfig, self.env, self.service_account_dir, self.implementation)
+        except ConfigError as e:
+            raise CNIError(INVALID_CONFIG, f"error getting k8s client: {self.source}: {e}") from None
+        self.host = transport.host
+        return transport
 
-    def _api(self) -> tuple[Any, int]:
+    def _api(self) -> tuple[Transport, int]:
+        """The transport (connected on first use) and its generation (counts credential reloads)."""
         with self._lock:
-            if self._api_client is None:
-                self._api_client = self._build()
+            if self._transport is None:
+                self._transport = self._build()
                 self._generation += 1
-            return self._api_client, self._generation
+            return self._transport, self._generation
 
     def reload(self, generation: int) -> None:
         """Re-read the credentials from disk, unless another thread already did since
@@ -284,34 +301,32 @@ class KubeClient:
         with self._lock:
             if self._generation != generation:
                 return
-            old, self._api_client = self._api_client, None
-            self._api_client = self._build()
+            old, self._transport = self._transport, None
+            self._transport = self._build()
             self._generation += 1
         if old is not None:
             try:
                 old.close()
             except Exception:  # pragma: no cover - best effort
-                log.debug("closing the old API client failed", exc_info=True)
+                log.debug("closing the old API connection failed", exc_info=True)
 
     def close(self) -> None:
         with self._lock:
-            api, self._api_client = self._api_client, None
-        if api is not None:
-            api.close()
+            transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.close()
 
     # --- the retry loop --------------------------------------------------------------------
 
-    def call(self, what: str, fn: Callable[[Any, float], Any], *, retries: int | None = None,
+    def call(self, what: str, fn: Callable[[Transport, float], Any], *, retries: int | None = None,
              budget: float | None = None, retry_status: frozenset[int] = RETRIABLE_STATUS) -> Any:
-        """Run ``fn(api_client, seconds_left)`` with retries inside the time budget.
+        """Run ``fn(transport, seconds_left)`` with retries inside the time budget.
 
         Raises :class:`KubeAPIError`: code 11 when the server cannot be reached (or keeps
-        answering 5xx/429) or still refuses the credentials after they were re-read; the
-        ``kubernetes`` ``ApiException`` of any other error status, for the caller to judge.
+        answering 5xx/429) or still refuses the credentials after they were re-read, code 7 when
+        its certificate does not verify; the :class:`~multus_k8s.transport.APIStatusError` of any
+        other error status, for the caller to judge.
         """
-        import urllib3.exceptions
-
-        ApiException = _api_exception()
         retries = self.retries if retries is None else retries
         budget = self.timeout if budget is None else min(budget, self.timeout)
         start = time.monotonic()
@@ -323,13 +338,12 @@ class KubeClient:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            api, generation = self._api()
+            transport, generation = self._api()
             attempts += 1
             try:
-                return fn(api, left)
-            except ApiException as e:
-                status = int(e.status or 0)
-                if status == 401:
+                return fn(transport, left)
+            except APIStatusError as e:
+                if e.status == 401:
                     if not reauthenticated:
                         log.info("%s: 401 Unauthorized, re-reading the %s", what, self.source)
                         reauthenticated = True
@@ -340,15 +354,15 @@ class KubeClient:
                                        f"rejected the credentials of the {self.source} (401 Unauthorized) "
                                        "even after re-reading them from disk: expired or revoked token? "
                                        "try again later", 401, "Unauthorized") from None
-                if status == 0 and not _certificate_rejected(e):
-                    # the client's wrapping of a TLS or protocol failure: no answer at all
-                    last = str(e.reason or "no answer").strip().splitlines()[0]
-                elif status not in retry_status:
+                if e.status not in retry_status:
                     raise
-                else:
-                    last = f"{status} {status_message(e)}"
-            except (urllib3.exceptions.HTTPError, OSError) as e:
-                last = _reason(e)
+                last = f"{e.status} {status_message(e)}"
+            except APIConnectionError as e:
+                if e.certificate:
+                    raise KubeAPIError(INVALID_CONFIG, f"{what}: the Kubernetes API server {self.host} "
+                                       f"presented a certificate that the {self.source} does not trust: "
+                                       f"{e.reason}") from None
+                last = e.reason
             if attempts > retries:
                 break
             delay = min(BACKOFF_BASE * 2 ** (attempts - 1), BACKOFF_MAX)
@@ -361,13 +375,13 @@ class KubeClient:
                            f"unreachable after {attempts} attempt(s) in {elapsed:.1f} s "
                            f"(time budget {budget:g} s): {last}; try again later")
 
-    def error(self, what: str, e: Any) -> KubeAPIError:
-        """An ``ApiException`` the caller does not handle, as a CNI error."""
-        status = int(getattr(e, "status", 0) or 0)
-        retriable = status in (408, 409) or status in RETRIABLE_STATUS or (status == 0 and not _certificate_rejected(e))
+    def error(self, what: str, e: APIStatusError) -> KubeAPIError:
+        """An error status the caller does not handle, as a CNI error."""
+        status = e.status
+        retriable = status in (408, 409) or status in RETRIABLE_STATUS
         code = TRY_AGAIN_LATER if retriable else INVALID_CONFIG
         hint = " (check the multus ClusterRole)" if status == 403 else ""
-        return KubeAPIError(code, f"{what}: {status_message(e)}{hint}", status, str(getattr(e, "reason", "")))
+        return KubeAPIError(code, f"{what}: {status_message(e)}{hint}", status, e.reason)
 
     # --- operations ------------------------------------------------------------------------
 
@@ -375,7 +389,7 @@ class KubeClient:
         """``GET /api/v1/namespaces/<ns>/pods/<name>`` as a dict; ``None`` when not found."""
         _check(namespace, name, "pod")
 
-        def fn(api: Any, left: float) -> Any:
+        def fn(api: Transport, left: float) -> Any:
             return _request(api, "GET", f"/api/v1/namespaces/{namespace}/pods/{name}", left)
 
         return self._get(f"error getting pod {namespace}/{name}", fn)
@@ -384,17 +398,16 @@ class KubeClient:
         """``GET`` a NetworkAttachmentDefinition as a dict; ``None`` when not found."""
         _check(namespace, name, "network-attachment-definition")
 
-        def fn(api: Any, left: float) -> Any:
+        def fn(api: Transport, left: float) -> Any:
             return _request(api, "GET", f"/apis/{NAD_GROUP}/{NAD_VERSION}/namespaces/{namespace}/{NAD_PLURAL}/{name}",
                             left)
 
         return self._get(f"error getting network-attachment-definition {namespace}/{name}", fn)
 
-    def _get(self, what: str, fn: Callable[[Any, float], Any]) -> dict[str, Any] | None:
-        ApiException = _api_exception()
+    def _get(self, what: str, fn: Callable[[Transport, float], Any]) -> dict[str, Any] | None:
         try:
             out = self.call(what, fn)
-        except ApiException as e:
+        except APIStatusError as e:
             if e.status == 404:
                 return None
             raise self.error(what, e) from None
@@ -418,14 +431,13 @@ class KubeClient:
         body = {"metadata": meta}
         what = f"error setting the annotation {key} of pod {namespace}/{name}"
 
-        def fn(api: Any, left: float) -> Any:
+        def fn(api: Transport, left: float) -> Any:
             return _request(api, "PATCH", f"/api/v1/namespaces/{namespace}/pods/{name}/status", left, body,
                             content_type="application/merge-patch+json")
 
-        ApiException = _api_exception()
         try:
             self.call(what, fn, budget=budget, retry_status=RETRIABLE_STATUS | {409})
-        except ApiException as e:
+        except APIStatusError as e:
             if e.status == 404:
                 log.info("%s: the pod is gone", what)
                 return False
@@ -443,10 +455,10 @@ class KubeClient:
         namespace = involved.get("namespace", "") or "default"
         name = involved.get("name", "")
         _check(namespace, name, "event object")
-        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         body: dict[str, Any] = {
             "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{name}.{time.time_ns():x}{uuid.uuid4().hex[:6]}", "namespace": namespace},
+            "metadata": {"name": f"{name}.{time.time_ns():x}{os.urandom(3).hex()}", "namespace": namespace},
             "involvedObject": {k: v for k, v in involved.items() if v},
             "reason": reason, "message": message, "type": event_type,
             "source": {"component": EVENT_COMPONENT, **({"host": host} if host else {})},
@@ -454,13 +466,12 @@ class KubeClient:
         }
         what = f"error creating the {reason} event of {namespace}/{name}"
 
-        def fn(api: Any, left: float) -> Any:
+        def fn(api: Transport, left: float) -> Any:
             return _request(api, "POST", f"/api/v1/namespaces/{namespace}/events", left, body)
 
-        ApiException = _api_exception()
         try:
             self.call(what, fn, retries=min(self.retries, 1), budget=EVENT_BUDGET)
-        except ApiException as e:
+        except APIStatusError as e:
             if e.status != 409:
                 raise self.error(what, e) from None
 
@@ -476,80 +487,31 @@ def _check(namespace: str, name: str, kind: str) -> None:
                        "must be a DNS-1123 subdomain")
 
 
-def status_message(e: Any) -> str:
+def status_message(e: APIStatusError) -> str:
     """The ``message`` of the Status object the server answered, else ``<status> <reason>``."""
-    body = getattr(e, "body", None)
-    if body:
+    if e.body:
         try:
-            data = json.loads(body)
-        except (ValueError, TypeError):
+            data = json.loads(e.body)
+        except ValueError:
             data = None
         if isinstance(data, dict) and isinstance(data.get("message"), str) and data["message"]:
             return str(data["message"])
-    return f"{getattr(e, 'status', '')} {getattr(e, 'reason', '')}".strip()
+    return f"{e.status} {e.reason}".strip()
 
 
-def _certificate_rejected(e: Any) -> bool:
-    """A TLS failure that retrying cannot fix: the server's certificate does not verify."""
-    reason = str(getattr(e, "reason", "") or "").lower()
-    return "certificate verify failed" in reason or "certificate_verify_failed" in reason
-
-
-def _uid_rejected(e: Any) -> bool:
+def _uid_rejected(e: APIStatusError) -> bool:
     try:
-        data = json.loads(getattr(e, "body", "") or "")
+        data = json.loads(e.body or "")
         causes = data.get("details", {}).get("causes", [])
         return any(isinstance(c, dict) and c.get("field") == "metadata.uid" for c in causes)
     except (ValueError, TypeError, AttributeError):
         return False
 
 
-def _reason(e: BaseException) -> str:
-    inner = getattr(e, "reason", None)
-    if isinstance(inner, BaseException):
-        return f"{type(inner).__name__}: {inner}"
-    return f"{type(e).__name__}: {e}"
-
-
-def _request(api: Any, method: str, path: str, timeout: float | tuple[float, float], body: Any = None,
+def _request(api: Transport, method: str, path: str, timeout: Timeout, body: Any = None,
              content_type: str = "application/json", query: Sequence[tuple[str, str]] = (),
              stream: bool = False) -> Any:
-    """One request through the client's ``ApiClient`` (its configuration, TLS and token), without
-    the generated API classes: importing ``CoreV1Api`` alone costs ~0.5 s of model building on
-    every CNI call, for four plain REST requests. Non-2xx answers raise ``ApiException``.
-
-    With ``stream`` the answer is the open ``urllib3`` response (a watch), not its JSON."""
-    headers = {"Accept": "application/json"}
-    if body is not None:
-        headers["Content-Type"] = content_type
-    m, url, h, b, post = api.param_serialize(method=method, resource_path=path, query_params=list(query),
-                                             header_params=headers, body=body, auth_settings=["BearerToken"])
+    """One request through ``api`` (a :class:`~multus_k8s.transport.Transport`), counted in
+    :data:`REQUESTS`. Non-2xx answers raise :class:`~multus_k8s.transport.APIStatusError`."""
     count_request(method, path, query)
-    resp = api.call_api(m, url, header_params=h, body=b, post_params=post, _request_timeout=timeout)
-    if stream and 200 <= resp.status <= 299:
-        return resp.response
-    resp.read()
-    if not 200 <= resp.status <= 299:
-        raise _api_exception()(http_resp=resp)
-    return json.loads(resp.data) if resp.data else None
-
-
-def _module(name: str) -> Any:
-    """A module of the ``kubernetes`` package, imported on first use and typed ``Any`` (its
-    annotations differ between the releases we accept)."""
-    import importlib
-
-    return importlib.import_module(name)
-
-
-def _api_exception() -> Any:
-    return _module("kubernetes.client.exceptions").ApiException
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("multus")
-    except (ImportError, ValueError):
-        return "dev"
+    return api.request(method, path, timeout, body, content_type=content_type, query=query, stream=stream)

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 
 from multus import hookimpl, load_netconf, seconds_setting
 from multus_k8s import client as kube
-from multus_k8s import writer as writes
 
 if TYPE_CHECKING:
     from multus import CNIError, DaemonContext, RequestContext
@@ -38,9 +37,12 @@ INFORMERS_KEY = "multus_k8s.informers"
 def multus_lifecycle_daemon_started(daemon: DaemonContext) -> None:
     # imported here: the thin plugin loads this module for its request hook only
     from multus_k8s import metrics
+    from multus_k8s import writer as writes
     from multus_k8s.informer import NODE_ENV, SYNC_TIMEOUT, Informers
+    from multus_k8s.transport import KUBERNETES
 
     plugins, env = daemon.plugins, daemon.env
+    plugins.state[kube.IMPLEMENTATION_KEY] = KUBERNETES  # its informers watch through the kubernetes package
     conf = load_netconf(dict(daemon.config))
     writer = writes.Writer(flush_timeout=seconds_setting(conf, "kubeWriteFlushTimeout", writes.FLUSH_TIMEOUT))
     writer.start()
@@ -69,7 +71,7 @@ def multus_lifecycle_request_done(ctx: RequestContext, command: str, error: CNIE
                                   seconds: float) -> None:
     if command != "DEL":
         return
-    writer = writes.writer_of(ctx.plugins.state)
+    writer = kube.background_writer(ctx.plugins.state)
     if writer is not None:
         pod = (ctx.request.arg("K8S_POD_NAMESPACE"), ctx.request.arg("K8S_POD_NAME"))
         writer.cancel(pod, ctx.request.container_id)
@@ -78,6 +80,7 @@ def multus_lifecycle_request_done(ctx: RequestContext, command: str, error: CNIE
 @hookimpl
 def multus_lifecycle_daemon_stopping(daemon: DaemonContext) -> None:
     from multus_k8s import metrics
+    from multus_k8s import writer as writes
     from multus_k8s.informer import Informers
 
     plugins = daemon.plugins

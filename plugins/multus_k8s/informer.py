@@ -31,7 +31,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from multus_k8s import client as kube
+from multus_k8s.kubeclient import api_exception_class, as_transport_error, reason_of
 from multus_k8s.source import CONFIG_SOURCE_ANNOTATION
+from multus_k8s.transport import KUBERNETES, APIConnectionError, APIStatusError
 
 log = logging.getLogger("multus.k8s")
 
@@ -110,6 +112,8 @@ class Informer:
     def __init__(self, client: kube.KubeClient, resource: str, path: str,
                  trim: Callable[[Mapping[str, Any]], dict[str, Any]], *, field_selector: str = "",
                  page_size: int = PAGE_SIZE, watch_timeout: tuple[int, int] = WATCH_TIMEOUT) -> None:
+        if client.implementation != KUBERNETES:
+            raise ValueError(f"an informer watches through the {KUBERNETES} transport, not {client.implementation!r}")
         self.client = client
         self.resource = resource
         self.path = path
@@ -170,7 +174,6 @@ class Informer:
     def _run(self) -> None:
         import urllib3.exceptions
 
-        ApiException = kube._api_exception()
         delay = BACKOFF_MIN
         while not self._stopping.is_set():
             try:
@@ -185,15 +188,16 @@ class Informer:
                 log.info("%s informer: %s; re-listing", self.resource, e)
                 self.resource_version = ""
                 continue
-            except ApiException as e:
-                status = int(e.status or 0)
-                what = f"{status} {kube.status_message(e)}"
-                if status == 401:
+            except APIStatusError as e:
+                what = f"{e.status} {kube.status_message(e)}"
+                if e.status == 401:
                     self._reauthenticate()
-                elif status != 0:  # 0: a TLS or protocol failure, no answer: resume like a broken connection
+                else:
                     self.resource_version = ""  # re-list
+            except APIConnectionError as e:
+                what = e.reason  # no answer: resume from resourceVersion
             except (urllib3.exceptions.HTTPError, OSError, ValueError) as e:
-                what = kube._reason(e)  # a broken connection: resume from resourceVersion
+                what = reason_of(e)  # a broken connection: resume from resourceVersion
             except Exception as e:  # never let the thread die: the daemon would serve a frozen cache
                 log.exception("%s informer failed", self.resource)
                 what = f"{type(e).__name__}: {e}"
@@ -216,7 +220,6 @@ class Informer:
         return [("fieldSelector", self.field_selector)] if self.field_selector else []
 
     def _list(self) -> None:
-        ApiException = kube._api_exception()
         api, _ = self.client._api()
         items: dict[str, dict[str, Any]] = {}
         cont = ""
@@ -228,7 +231,7 @@ class Informer:
                 query.append(("continue", cont))
             try:
                 page = kube._request(api, "GET", self.path, (CONNECT_TIMEOUT, LIST_TIMEOUT), query=query)
-            except ApiException as e:
+            except APIStatusError as e:
                 if e.status == 410 and cont:
                     log.info("%s informer: the list's continue token expired; listing again", self.resource)
                     items, cont = {}, ""
@@ -254,7 +257,7 @@ class Informer:
     def _watch_once(self) -> None:
         from kubernetes import watch
 
-        ApiException = kube._api_exception()
+        api_exception = api_exception_class()
         api, _ = self.client._api()
         timeout = random.randint(*self.watch_timeout)
         query = [("watch", "true"), ("allowWatchBookmarks", "true"), ("resourceVersion", self.resource_version),
@@ -277,10 +280,15 @@ class Informer:
                     self._apply(event)
                 if self._stopping.is_set():
                     raise Stopped
-        except ApiException as e:
+        except APIStatusError as e:
             if e.status == 410:
                 raise Gone(f"{e.status} {e.reason}") from None
             raise
+        except api_exception as e:  # an ERROR event of the watch, raised by kubernetes.watch
+            err = as_transport_error(e)
+            if isinstance(err, APIStatusError) and err.status == 410:
+                raise Gone(f"{err.status} {err.reason}") from None
+            raise err from None
         finally:
             self._watch = None
         if self._stopping.is_set():

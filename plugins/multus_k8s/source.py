@@ -38,8 +38,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import multus as models  # the purposes of a NetworkRef: models.CLUSTER, models.ANNOTATION, ...
 from multus import (
+    ANNOTATION,
+    CLUSTER,
+    DEFAULT,
+    DEFAULT_NETWORK,
     INVALID_CONFIG,
     RESOURCE_NAME_ANNOTATION,
     UNKNOWN_CONTAINER,
@@ -52,7 +55,6 @@ from multus import (
     validate_delegate_config,
 )
 from multus_k8s import client as kube
-from multus_k8s import writer
 
 log = logging.getLogger("multus.k8s")
 
@@ -60,8 +62,8 @@ CONFIG_SOURCE_ANNOTATION = "kubernetes.io/config.source"
 """Set by the kubelet on static pods (``file``, ``http``); ``api`` for ordinary pods."""
 
 NAD_RESOURCE = f"{kube.NAD_PLURAL}.{kube.NAD_GROUP}"
-_STRICT = (models.ANNOTATION, models.DEFAULT_NETWORK)
-_LENIENT = (models.CLUSTER, models.DEFAULT)
+_STRICT = (ANNOTATION, DEFAULT_NETWORK)
+_LENIENT = (CLUSTER, DEFAULT)
 _EVENT_SENT = kube.CACHE_PREFIX + "no-network-event:"
 
 
@@ -142,8 +144,10 @@ def emit_event(ctx: RequestContext, event_type: str, reason: str, message: str) 
         client.create_event(involved, event_type, reason, message, host=pod.node_name)
 
     what = f"the {reason} event of pod {pod.namespace}/{pod.name}"
-    queue = writer.writer_of(ctx.plugins.state)
+    queue = kube.background_writer(ctx.plugins.state)
     if queue is not None:
+        from multus_k8s import writer
+
         queue.submit(writer.Write((pod.namespace, pod.name), ctx.request.container_id, writer.EVENT, what, write))
         return
     try:
@@ -173,9 +177,9 @@ def multus_source_network(ctx: RequestContext, ref: NetworkRef) -> NetworkConfig
         return nad_config(nad, namespace, ref.name)
 
     pod_ns = _pod_namespace(ctx)
-    default_ns = conf.multus_namespace if ref.purpose == models.DEFAULT_NETWORK else pod_ns
+    default_ns = conf.multus_namespace if ref.purpose == DEFAULT_NETWORK else pod_ns
     namespace = ref.namespace or default_ns
-    where = "tryLoadK8sPodDefaultNetwork" if ref.purpose == models.DEFAULT_NETWORK else "GetNetworkDelegates"
+    where = "tryLoadK8sPodDefaultNetwork" if ref.purpose == DEFAULT_NETWORK else "GetNetworkDelegates"
     if not kube.valid_namespace(namespace):
         raise CNIError(INVALID_CONFIG, f"{where}: invalid namespace {namespace!r} of network {ref.name!r}: "
                        "must be a DNS-1123 label")

@@ -33,7 +33,6 @@ from multus import (
     serialize_network_status,
 )
 from multus_k8s import client as kube
-from multus_k8s import writer
 from multus_k8s.source import emit_event, from_api
 
 log = logging.getLogger("multus.k8s")
@@ -100,9 +99,11 @@ def multus_lifecycle_pod_added(ctx: RequestContext, attachments: list[Attachment
             log.info("network-status of pod %s/%s not written: the pod was deleted meanwhile",
                      pod.namespace, pod.name)
 
-    queue = writer.writer_of(ctx.plugins.state)
+    queue = kube.background_writer(ctx.plugins.state)
     if queue is None:
         write()
     else:
+        from multus_k8s import writer
+
         queue.submit(writer.Write((pod.namespace, pod.name), ctx.request.container_id, writer.STATUS,
                                   f"the network-status of pod {pod.namespace}/{pod.name}", write))

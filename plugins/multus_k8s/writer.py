@@ -33,10 +33,11 @@ from collections.abc import Callable
 import attrs
 
 from multus.errors import TRY_AGAIN_LATER, CNIError
+from multus_k8s.client import WRITER_KEY
 
 log = logging.getLogger("multus.k8s")
 
-STATE_KEY = "multus_k8s.writer"
+STATE_KEY = WRITER_KEY
 """Where the daemon keeps its :class:`Writer` in ``plugins.state``."""
 STATUS = "network-status"
 EVENT = "event"

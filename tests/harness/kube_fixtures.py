@@ -12,12 +12,18 @@ fixtures into a conftest. Fixtures:
 * ``kube_client`` (function): a ``kubernetes.client.ApiClient`` with the admin kubeconfig.
 * ``kube_multus_kubeconfig`` (session): deploy/rbac.yaml applied; the path of a kubeconfig
   for system:serviceaccount:kube-system:multus, which has exactly the multus ClusterRole.
+
+:func:`client_cert_kubeconfig` writes a kubeconfig that authenticates with an X.509 client
+certificate signed by the server's CA (the apiserver runs with ``--client-ca-file``): the
+certificate's CN is the user, its O entries the groups.
 """
 
 from __future__ import annotations
 
+import base64
+import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +86,37 @@ def kube_client(kube_apiserver: KubeApiServer) -> Iterator[Any]:
         yield api_client
     finally:
         api_client.close()
+
+
+def client_cert_kubeconfig(srv: KubeApiServer, directory: Path, user: str, groups: Sequence[str] = (),
+                           embed: bool = False) -> Path:
+    """A kubeconfig for ``user`` (in ``groups``) with a client certificate signed by ``srv``'s CA:
+    as files next to it (``client-certificate``/``client-key``, relative paths) or, with
+    ``embed``, as ``client-certificate-data``/``client-key-data``."""
+    import yaml
+
+    pki = srv.run_dir / "pki"
+    directory.mkdir(parents=True, exist_ok=True)
+    key, csr, crt = directory / "client.key", directory / "client.csr", directory / "client.crt"
+    subject = f"/CN={user}" + "".join(f"/O={g}" for g in groups)
+    for cmd in (["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
+                 "-subj", subject],
+                ["openssl", "x509", "-req", "-in", str(csr), "-CA", str(pki / "ca.crt"), "-CAkey",
+                 str(pki / "ca.key"), "-CAcreateserial", "-out", str(crt), "-days", "2"]):
+        subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+    key.chmod(0o600)
+    cfg = yaml.safe_load(srv.kubeconfig.read_text())
+    creds: dict[str, str] = (
+        {"client-certificate-data": base64.b64encode(crt.read_bytes()).decode(),
+         "client-key-data": base64.b64encode(key.read_bytes()).decode()}
+        if embed else {"client-certificate": crt.name, "client-key": key.name})
+    cfg["users"] = [{"name": user, "user": creds}]
+    for ctx in cfg["contexts"]:
+        ctx["context"]["user"] = user
+    path = directory / "kubeconfig"
+    path.write_text(yaml.safe_dump(cfg))
+    path.chmod(0o600)
+    return path
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

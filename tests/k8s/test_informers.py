@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from multus_k8s import client as kube
 from multus_k8s.informer import Informer, Informers
+from multus_k8s.transport import KUBERNETES
 
 from multus.testing.kube import KubeApiServer
 
@@ -80,7 +81,7 @@ def delete_nad(api: Any, ns: str, name: str) -> None:
 
 @pytest.fixture
 def multus_client(kube_multus_kubeconfig: Path) -> Iterator[kube.KubeClient]:
-    c = kube.KubeClient(str(kube_multus_kubeconfig), {}, timeout=10, retries=2)
+    c = kube.KubeClient(str(kube_multus_kubeconfig), {}, timeout=10, retries=2, implementation=KUBERNETES)
     yield c
     c.close()
 
@@ -292,7 +293,7 @@ def test_an_apiserver_restart(own_apiserver: KubeApiServer) -> None:
     ns = srv.new_namespace("restart")
     with srv.api_client() as api:
         uid = create_pod(api, ns, "before")
-    c = kube.KubeClient(str(srv.multus_kubeconfig), {}, timeout=2, retries=1)
+    c = kube.KubeClient(str(srv.multus_kubeconfig), {}, timeout=2, retries=1, implementation=KUBERNETES)
     inf = Informers(c, NODE)
     inf.start()
     try:

@@ -1,6 +1,7 @@
 """The Kubernetes backend against a REAL kube-apiserver (tests/harness), as the multus service
 account of deploy/rbac.yaml: pods, NetworkAttachmentDefinitions, network-status, events, isolation,
-token rotation, an unreachable server, and how many requests one ADD makes."""
+token rotation, an unreachable server, and how many requests one ADD makes. Every test runs over
+both transports (multus_k8s.transport): the thin plugin's REST one and the daemon's."""
 
 # ruff: noqa: F811  (the harness fixtures are imported, then named as test parameters)
 from __future__ import annotations
@@ -28,6 +29,7 @@ from kube_fixtures import (  # noqa: F401  (fixtures, used by name)
 )
 from multus_k8s import client as kube
 from multus_k8s import source, status
+from multus_k8s.transport import KUBERNETES, REST
 
 from multus.cni.request import CniRequest
 from multus.config import netconf
@@ -44,6 +46,17 @@ NETWORKS = "k8s.v1.cni.cncf.io/networks"
 DEFAULT_NETWORK = "v1.multus-cni.io/default-network"
 STATUS = "k8s.v1.cni.cncf.io/network-status"
 MACVLAN = {"cniVersion": "0.3.1", "type": "macvlan", "master": "eth0", "ipam": {"type": "static"}}
+
+
+_implementation = [REST]
+
+
+@pytest.fixture(autouse=True, params=[REST, KUBERNETES])
+def implementation(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The transport of every client the test makes."""
+    _implementation[0] = request.param
+    yield request.param
+    _implementation[0] = REST
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -79,8 +92,10 @@ def make_ctx(kubeconfig: Path | str, ns: str, pod: str = "p1", uid: str = "", *,
     args = (("IgnoreUnknown", "1"), ("K8S_POD_NAMESPACE", ns), ("K8S_POD_NAME", pod), ("K8S_POD_UID", uid))
     req = CniRequest(command=command, container_id="c1", netns="/var/run/netns/x", ifname="eth0", args=args,
                      config=raw, env={})
-    return RequestContext(request=req, conf=netconf.load(raw),
-                          plugins=plugins or Plugins(entry_points=False, env={}))
+    if plugins is None:
+        plugins = Plugins(entry_points=False, env={})
+        plugins.state[kube.IMPLEMENTATION_KEY] = _implementation[0]
+    return RequestContext(request=req, conf=netconf.load(raw), plugins=plugins)
 
 
 def with_pod(ctx: RequestContext) -> RequestContext:
@@ -390,7 +405,8 @@ def test_401_rereads_the_token_file(kube_client: Any, kube_apiserver: KubeApiSer
     ctx = make_ctx(path, kube_namespace)
     c = kube.client_for(ctx)
     assert c is not None
-    _, generation = c._api()  # connected with the expired token
+    transport, generation = c._api()  # connected with the expired token
+    assert transport.implementation == _implementation[0]
     token_file.write_text(kube_apiserver.multus_token)  # the kubelet rotated it
     info = source.multus_source_pod(ctx)
     assert info is not None and info.exists
@@ -421,7 +437,7 @@ def test_in_cluster_config_and_token_rotation(kube_apiserver: KubeApiServer, kub
     (sa / "token").write_text("old-token")
     host, port = kube_apiserver.url.removeprefix("https://").rsplit(":", 1)
     env = {"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port}
-    c = kube.KubeClient("", env, service_account_dir=str(sa))
+    c = kube.KubeClient("", env, service_account_dir=str(sa), implementation=_implementation[0])
     c._api()
     (sa / "token").write_text(kube_apiserver.multus_token)
     pod = c.get_pod(kube_namespace, "p1")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from multus_k8s import client as kube
 from multus_k8s import source, status
+from multus_k8s.transport import APIConnectionError, APIStatusError
 
 from multus.cni.request import CniRequest
 from multus.config import netconf
@@ -464,12 +465,8 @@ class LoopClient(kube.KubeClient):
         self.generation += 1
 
 
-def api_error(status: int, message: str = "") -> Exception:
-    from kubernetes.client.exceptions import ApiException
-
-    e = ApiException(status=status, reason="Reason")
-    e.body = json.dumps({"kind": "Status", "message": message or f"m{status}"})
-    return e
+def api_error(status: int, message: str = "") -> APIStatusError:
+    return APIStatusError(status, "Reason", json.dumps({"kind": "Status", "message": message or f"m{status}"}))
 
 
 def scripted(*outcomes: Any) -> tuple[list[float], Any]:
@@ -487,11 +484,9 @@ def scripted(*outcomes: Any) -> tuple[list[float], Any]:
 
 
 def test_retry_on_5xx_and_connection_errors_then_success() -> None:
-    import urllib3.exceptions
-
     c = LoopClient(timeout=5, retries=3)
-    seen, fn = scripted(api_error(503), urllib3.exceptions.NewConnectionError(None, "refused"),  # type: ignore[arg-type]
-                        ConnectionResetError("reset"), {"ok": True})
+    seen, fn = scripted(api_error(503), APIConnectionError("ConnectionRefusedError: refused"),
+                        APIConnectionError("TimeoutError: timed out"), {"ok": True})
     assert c.call("op", fn) == {"ok": True}
     assert len(seen) == 4 and all(0 < s <= 5 for s in seen)
 
@@ -513,7 +508,7 @@ def test_budget_bounds_everything() -> None:
 
     def fn(api: Any, left: float) -> Any:
         _time.sleep(min(left, 0.05))
-        raise ConnectionRefusedError("refused")
+        raise APIConnectionError("ConnectionRefusedError: refused")
 
     t0 = _time.monotonic()
     with pytest.raises(kube.KubeAPIError):
@@ -532,11 +527,9 @@ def test_401_reloads_once() -> None:
 
 
 def test_other_statuses_go_to_the_caller() -> None:
-    from kubernetes.client.exceptions import ApiException
-
     c = LoopClient()
     _, fn = scripted(api_error(403, 'pods "p" is forbidden'))
-    with pytest.raises(ApiException) as e:
+    with pytest.raises(APIStatusError) as e:
         c.call("op", fn)
     err = c.error("error getting pod a/p", e.value)
     assert err.code == INVALID_CONFIG and err.status == 403
@@ -547,7 +540,8 @@ def test_missing_kubeconfig_is_a_config_error() -> None:
     c = kube.KubeClient("/nonexistent/kubeconfig", {})
     with pytest.raises(CNIError) as e:
         c.get_pod("app", "p1")
-    assert e.value.code == INVALID_CONFIG and "/nonexistent/kubeconfig" in e.value.msg
+    assert e.value.code == INVALID_CONFIG
+    assert e.value.msg == "error getting k8s client: kubeconfig /nonexistent/kubeconfig: file not found"
 
 
 def test_in_the_daemon_status_and_events_go_to_the_writer_and_do_not_fail_the_add(fake: FakeClient) -> None:
@@ -590,8 +584,6 @@ def test_in_the_daemon_status_and_events_go_to_the_writer_and_do_not_fail_the_ad
 
 
 def test_a_tls_failure_without_an_answer_is_retried_then_try_again_later() -> None:
-    from kubernetes.client.exceptions import ApiException
-
     class Offline(kube.KubeClient):
         def _api(self) -> tuple[Any, int]:
             return None, 1
@@ -602,27 +594,42 @@ def test_a_tls_failure_without_an_answer_is_retried_then_try_again_later() -> No
     def tls_eof(api: Any, left: float) -> Any:
         attempts.append(1)
         if len(attempts) < 3:
-            raise ApiException(status=0, reason="SSLError\n[SSL: UNEXPECTED_EOF_WHILE_READING] EOF")
+            raise APIConnectionError("SSLError: [SSL: UNEXPECTED_EOF_WHILE_READING] EOF")
         return {"ok": True}
 
     assert c.call("reading", tls_eof) == {"ok": True} and len(attempts) == 3
 
     def always(api: Any, left: float) -> Any:
-        raise ApiException(status=0, reason="SSLError\n[SSL: UNEXPECTED_EOF_WHILE_READING] EOF")
+        raise APIConnectionError("SSLError: [SSL: UNEXPECTED_EOF_WHILE_READING] EOF")
 
     with pytest.raises(CNIError) as e:
         c.call("reading", always, retries=0)
     assert e.value.code == TRY_AGAIN_LATER and "SSLError" in e.value.msg
-    assert c.error("x", ApiException(status=0, reason="SSLError")).code == TRY_AGAIN_LATER
 
     # a certificate that does not verify is a configuration error: no retry
     attempts.clear()
 
     def wrong_ca(api: Any, left: float) -> Any:
         attempts.append(1)
-        raise ApiException(status=0, reason="SSLError\n[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+        raise APIConnectionError("SSLCertVerificationError: certificate verify failed", certificate=True)
 
-    with pytest.raises(ApiException):
+    with pytest.raises(kube.KubeAPIError) as e2:
         c.call("reading", wrong_ca)
-    assert len(attempts) == 1
-    assert c.error("x", ApiException(status=0, reason="certificate verify failed")).code == INVALID_CONFIG
+    assert len(attempts) == 1 and e2.value.code == INVALID_CONFIG
+    assert "does not trust" in e2.value.msg and "certificate verify failed" in e2.value.msg
+
+
+@pytest.mark.parametrize(("reason", "certificate"), [
+    ("SSLError\n[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed", True),
+    ("SSLError\n[SSL: UNEXPECTED_EOF_WHILE_READING] EOF", False),
+])
+def test_the_kubernetes_transport_maps_its_status_0_to_no_answer(reason: str, certificate: bool) -> None:
+    from kubernetes.client.exceptions import ApiException
+    from multus_k8s.kubeclient import as_transport_error
+
+    err = as_transport_error(ApiException(status=0, reason=reason))
+    assert isinstance(err, APIConnectionError) and err.certificate is certificate and "\n" not in err.reason
+    e = ApiException(status=404, reason="Not Found")
+    e.body = b'{"message": "pods \\"x\\" not found"}'
+    st = as_transport_error(e)
+    assert isinstance(st, APIStatusError) and st.status == 404 and kube.status_message(st) == 'pods "x" not found'

@@ -62,29 +62,19 @@ def server_url(env: Mapping[str, str]) -> str:
 
 
 def render(sa: ServiceAccount, server: str, skip_tls_verify: bool = False) -> bytes:
-    """The kubeconfig as YAML (JSON is YAML; written without a YAML library)."""
+    """The kubeconfig, as JSON: every kubeconfig reader takes it (JSON is YAML), and the thin
+    plugin reads it without loading a YAML parser."""
     cluster: dict[str, object] = {"server": server}
     if skip_tls_verify:
         cluster["insecure-skip-tls-verify"] = True
     else:
         cluster["certificate-authority-data"] = base64.b64encode(sa.ca).decode()
-    lines = [
-        "# Kubeconfig file for the multus CNI plugin, written by multusctl install.",
-        "apiVersion: v1",
-        "kind: Config",
-        "clusters:",
-        "  - name: local",
-        "    cluster:",
-        *[f"      {k}: {json.dumps(v)}" for k, v in cluster.items()],
-        "users:",
-        "  - name: multus",
-        "    user:",
-        f"      token: {json.dumps(sa.token)}",
-        "contexts:",
-        "  - name: multus-context",
-        "    context:",
-        "      cluster: local",
-        "      user: multus",
-        "current-context: multus-context",
-    ]
-    return ("\n".join(lines) + "\n").encode()
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "local", "cluster": cluster}],
+        "users": [{"name": "multus", "user": {"token": sa.token}}],
+        "contexts": [{"name": "multus-context", "context": {"cluster": "local", "user": "multus"}}],
+        "current-context": "multus-context",
+    }
+    return (json.dumps(doc, indent=2) + "\n").encode()
