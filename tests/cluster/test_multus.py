@@ -28,6 +28,7 @@ from cluster_multus import (
     create_nads,
     create_pod,
     creating_pods,
+    host_veth,
     image_unavailable_reason,
     leases,
     network_status,
@@ -83,15 +84,6 @@ def ns(multus: Multus, cluster_namespace: str) -> str:
 # --------------------------------------------------------------------------------------------------------------
 
 
-class NodeState:
-    """Leases and veths before some pods were created: what must be back after they are deleted."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-        self.leases = leases(cluster)
-        self.veths = veths()
-
-
 def pods_up(cluster: Cluster, ns: str, specs: Mapping[str, Sequence[str]], timeout: float = 120) -> None:
     """Create the pods {name: [NAD, ...]}, wait until they run, check every network inside and in the annotation."""
     for name, networks in specs.items():
@@ -102,17 +94,18 @@ def pods_up(cluster: Cluster, ns: str, specs: Mapping[str, Sequence[str]], timeo
     assert problems == {name: [] for name in specs}
 
 
-def delete_and_check_clean(cluster: Cluster, ns: str, names: Sequence[str], before: NodeState) -> None:
+def delete_and_check_clean(cluster: Cluster, ns: str, names: Sequence[str]) -> None:
     """Delete the pods; none of their leases, host-side veths or cache/result files may stay."""
     ids = sandbox_ids(cluster, ns, names)
     assert ids
-    theirs = veths() - before.veths
+    theirs = {host_veth(cluster, ns, name) for name in names}
+    assert theirs <= veths()
     for name in names:
         cluster.delete_pod(ns, name)
 
     def left() -> dict[str, Any]:
         return {
-            "leases": {k: v for k, v in leases(cluster).items() if k not in before.leases},
+            "leases": {k: v for k, v in leases(cluster).items() if v in ids},
             "veths": sorted(veths() & theirs),
             "files": cni_files(cluster, ids),
         }
@@ -123,9 +116,8 @@ def delete_and_check_clean(cluster: Cluster, ns: str, names: Sequence[str], befo
 
 
 def round_trip(cluster: Cluster, ns: str, specs: Mapping[str, Sequence[str]]) -> None:
-    before = NodeState(cluster)
     pods_up(cluster, ns, specs)
-    delete_and_check_clean(cluster, ns, list(specs), before)
+    delete_and_check_clean(cluster, ns, list(specs))
 
 
 ONE_AND_TWO = {"one": ["mv-a"], "two": ["mv-a", "mv-b"]}
@@ -167,7 +159,6 @@ def test_thin_daemonset_installs_and_pods_get_their_networks(cluster: Cluster, m
 
 
 def test_switching_thick_to_thin_and_back(cluster: Cluster, multus: Multus, ns: str) -> None:
-    before = NodeState(cluster)
     multus.install("thick")
     pods_up(cluster, ns, {"thick-1": ["mv-a", "mv-b"]})
 
@@ -176,12 +167,12 @@ def test_switching_thick_to_thin_and_back(cluster: Cluster, multus: Multus, ns: 
     assert not (cluster.node.cni_conf_dir / CONF_FILE["thick"]).exists()
     pods_up(cluster, ns, {"thin-1": ["mv-b", "mv-a"]})
     # a pod of the thick daemon, deleted by thin multus from the shared cache
-    delete_and_check_clean(cluster, ns, ["thick-1"], before)
+    delete_and_check_clean(cluster, ns, ["thick-1"])
 
     multus.install("thick")
     assert not (cluster.node.cni_conf_dir / CONF_FILE["thin"]).exists()
     pods_up(cluster, ns, {"thick-2": ["mv-a"]})
-    delete_and_check_clean(cluster, ns, ["thin-1", "thick-2"], before)
+    delete_and_check_clean(cluster, ns, ["thin-1", "thick-2"])
 
 
 def test_node_reboot_recreates_pods_with_all_their_networks(cluster: Cluster, multus: Multus, ns: str) -> None:
@@ -192,7 +183,6 @@ def test_node_reboot_recreates_pods_with_all_their_networks(cluster: Cluster, mu
     the moment it is reported Running and Ready."""
     multus.install("thick")
     specs = {"r1": ["mv-a"], "r2": ["mv-a", "mv-b"]}
-    before = NodeState(cluster)
     pods_up(cluster, ns, specs)
     old_ids = sandbox_ids(cluster, ns, specs)
     old_status = {n: network_status(cluster.pod(ns, n)) for n in specs}
@@ -227,13 +217,12 @@ def test_node_reboot_recreates_pods_with_all_their_networks(cluster: Cluster, mu
     # the annotation was rewritten for the new sandboxes (new macvlan and veth MACs)
     assert all(network_status(cluster.pod(ns, n)) != old_status[n] for n in specs)
     # the old sandboxes were torn down after the boot: nothing of theirs or of the new ones stays
-    delete_and_check_clean(cluster, ns, list(specs), before)
+    delete_and_check_clean(cluster, ns, list(specs))
     assert cni_files(cluster, old_ids) == []
 
 
 def test_rolling_upgrade_while_pods_are_created(cluster: Cluster, multus: Multus, ns: str) -> None:
     multus.install("thick")
-    before = NodeState(cluster)
     repo = multus.image.rsplit(":", 1)[0]
     upgraded = f"{repo}:upgrade-{os.urandom(3).hex()}"
     tag_image(cluster, multus.image, upgraded)
@@ -252,7 +241,7 @@ def test_rolling_upgrade_while_pods_are_created(cluster: Cluster, multus: Multus
         cluster.wait_pod_phase(ns, name, timeout=180)
     problems = {n: network_status_problems(cluster, ns, n, ["mv-a", "mv-b"]) for n in created}
     assert problems == {n: [] for n in created}
-    delete_and_check_clean(cluster, ns, created, before)
+    delete_and_check_clean(cluster, ns, created)
 
 
 # what an uninstall leaves on the node (docs/deploy.md): the executables, for pods still being torn down,

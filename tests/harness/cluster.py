@@ -443,6 +443,10 @@ class Node:
             _link_or_copy(BIN_DIR / name, self.bin / name)
         for sub in ("etc-cni/net.d", "var-lib/kubelet", "var-lib/cni/networks", "var-log/pods", "var-log/containers"):
             (self.scratch / sub).mkdir(parents=True, exist_ok=True)
+        self._make_cgroups()
+
+    def _make_cgroups(self) -> None:
+        """The kubelet's --cgroup-root in every hierarchy (at every boot: a crash removes them, as a reboot)."""
         for hierarchy in Path("/sys/fs/cgroup").iterdir():
             if hierarchy.is_dir() and not hierarchy.is_symlink():
                 with contextlib.suppress(OSError):
@@ -536,6 +540,7 @@ class Node:
             _run(*self.nsenter("umount", "-R", "/run"))
             _run(*self.nsenter("mount", "-t", "tmpfs", "-o", "mode=0755,size=256m", "node-run", "/run"))
             _run(*self.nsenter("mount", "--make-shared", "/run"))
+            self._make_cgroups()
         self.start_containerd()
         if self.boots == 0:
             self.import_image(make_pause_image_tar(self.scratch / "pause.tar", SANDBOX_IMAGE))

@@ -252,6 +252,17 @@ def started_since(pod: Any, when: datetime.datetime) -> bool:
                                   for c in statuses)
 
 
+def host_veth(cluster: Cluster, namespace: str, name: str) -> str:
+    """The host-side veth of a running pod's eth0 (its peer's ifindex, looked up in the lab namespace)."""
+    (eth0,) = json.loads(cluster.pod_net(namespace, name, "ip", "-j", "link", "show", "eth0"))
+    peer = eth0["link_index"]
+    for link in json.loads(_run("ip", "-j", "link", "show").stdout):
+        if link["ifindex"] == peer:
+            name_: str = link["ifname"]
+            return name_
+    raise ClusterError(f"no host-side veth with ifindex {peer} for {namespace}/{name}")
+
+
 def sandbox_ids(cluster: Cluster, namespace: str, names: Iterable[str]) -> set[str]:
     return {s.id for n in names for s in cluster.sandboxes(namespace, n)}
 
@@ -522,7 +533,7 @@ def creating_pods(cluster: Cluster, namespace: str, networks: Sequence[str], int
 
 __all__ = [
     "CONF_FILE", "EXECUTABLE", "MACVLAN_MASTERS", "NADS", "NAMESPACE", "NETWORK_STATUS_ANNOTATION", "Multus",
-    "PodWatch", "build_image", "cni_files", "create_nads", "create_pod", "creating_pods", "image_unavailable_reason",
+    "PodWatch", "build_image", "cni_files", "create_nads", "create_pod", "creating_pods", "host_veth", "image_unavailable_reason",
     "leases", "network_status", "network_status_problems", "node_snapshot", "sandbox_ids", "setup_macvlan_masters", "started_since",
     "tag_image", "teardown_macvlan_masters", "veths",
 ]
