@@ -295,6 +295,7 @@ class Multus:
         self.timings: dict[str, float] = {}
         self.namespaces: list[str] = []  # the tests' namespaces (their pods are deleted before multus)
         self.before: dict[str, set[str]] = {}  # the node's multus paths before the first install
+        self.forced_deletes = 0  # daemon pods the kubelet left terminating with nothing left on the node
         from kubernetes import client
 
         self.apps = client.AppsV1Api(cluster.core().api_client)
@@ -374,6 +375,7 @@ class Multus:
         want = EXECUTABLE[self.mode]
 
         def ready() -> Any:
+            self.unstick()
             pod = self.ready_pod(image, started_after)
             if pod is not None and self.config_type() == want:
                 return pod
@@ -406,6 +408,7 @@ class Multus:
         self.apps.patch_namespaced_daemon_set(DAEMONSET, NAMESPACE, ops)
 
     def rolled(self, image: str) -> bool:
+        self.unstick()
         ds = self.daemonset()
         st = ds.status
         return bool(st.observed_generation == ds.metadata.generation and st.updated_number_scheduled == 1
@@ -418,9 +421,34 @@ class Multus:
 
         with contextlib.suppress(ApiException):
             self.apps.delete_namespaced_daemon_set(DAEMONSET, NAMESPACE, propagation_policy="Foreground")
-        _wait("the multus DaemonSet and its pod deleted", lambda: self.daemonset() is None and not self.daemon_pods(),
-              timeout, interval=0.5, alive=self.cluster.dead)
+
+        def gone() -> bool:
+            self.unstick()
+            return self.daemonset() is None and not self.daemon_pods()
+
+        _wait("the multus DaemonSet and its pod deleted", gone, timeout, interval=0.5, alive=self.cluster.dead)
         self.mode = None
+
+    def unstick(self) -> None:
+        """Force the deletion of daemon pods stuck terminating (see :meth:`_stuck_terminating`)."""
+        from kubernetes.client.exceptions import ApiException
+
+        for p in self.daemon_pods():
+            if self._stuck_terminating(p):
+                with contextlib.suppress(ApiException):
+                    self.cluster.core().delete_namespaced_pod(p.metadata.name, NAMESPACE, grace_period_seconds=0)
+                self.forced_deletes += 1
+
+    def _stuck_terminating(self, pod: Any) -> bool:
+        """Kubelet 1.20 sometimes never removes the object of a pod whose containers and sandbox are all gone
+        (its status manager waits on a kill that found nothing to kill): then, and only then, force it."""
+        meta = pod.metadata
+        if meta.deletion_timestamp is None:
+            return False
+        overdue = datetime.datetime.now(datetime.UTC) - meta.deletion_timestamp > datetime.timedelta(seconds=15)
+        statuses = [*(pod.status.init_container_statuses or []), *(pod.status.container_statuses or [])]
+        return bool(overdue and statuses and all(c.state.terminated is not None for c in statuses)
+                    and not self.cluster.sandboxes(NAMESPACE, meta.name, ready_only=True))
 
     def remove_config(self) -> None:
         """The step docs/deploy.md asks for after a DaemonSet is gone: a stopping multus pod keeps the
