@@ -1,6 +1,6 @@
 """multus deployed on the one-node cluster with deploy/'s manifests and image, as a packager ships it.
 
-One cluster (the session's) and one image build for the module. Each test installs the mode it needs
+One cluster for the whole test run and one image build for the module. Each test installs the mode it needs
 (thick or thin DaemonSet, replacing the other), creates busybox pods naming one and two macvlan NADs
 and checks, inside the pods and in their network-status annotation, that they got every network; then
 deletes them and checks that the node kept no lease, veth or cache file of theirs.
