@@ -78,6 +78,7 @@ PRIMARY_NETWORK = "cluster"
 PRIMARY_BRIDGE = "cni0"
 PRIMARY_CONF = "10-cluster.conflist"
 BUSYBOX_IMAGE = "multus-harness.local/busybox:1"
+SNAPSHOTTER = "overlayfs"
 
 # node path -> scratch subdir (None: a tmpfs)
 NODE_MOUNTS: dict[str, str | None] = {
@@ -343,6 +344,16 @@ def _mnt_ns(pid: int | str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
+def _mount_points(pid: int) -> list[str]:
+    """The mount points of a process's mount namespace (mountinfo's fifth field, octal escapes decoded)."""
+    out = []
+    for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 4:
+            out.append(fields[4].encode().decode("unicode_escape"))
+    return out
+
+
 class Node:
     """containerd + kubelet in a private mount namespace whose /run, /var/lib, /var/log, /etc/cni, /opt are scratch."""
 
@@ -400,6 +411,13 @@ class Node:
         )
         _wait("node mount namespace", lambda: _mnt_ns(self.holder.pid) != _mnt_ns("self"), 10,  # type: ignore[union-attr]
               alive=lambda: None if self.holder.poll() is None else "unshare exited")  # type: ignore[union-attr]
+        # the machine's mounts below the node's dirs (the lab's /run/netns, say) are copies in this private
+        # namespace: unmount them here (nothing propagates back), or a container runtime looking up the
+        # mount of /run/netns would find the machine's, hidden under the node's /run
+        below = [m for m in _mount_points(self.holder.pid)
+                 if any(m.startswith(top + "/") for top in NODE_MOUNTS)]
+        for m in sorted(below, key=len, reverse=True):
+            _run(*self.nsenter("umount", "-l", m), check=False)
         for mount, sub in NODE_MOUNTS.items():
             if sub is None:
                 _run(*self.nsenter("mount", "-t", "tmpfs", "-o", "mode=0755,size=256m", "node-run", mount))
@@ -409,6 +427,10 @@ class Node:
                 _run(*self.nsenter("mount", "--bind", str(src), mount))
             # shared: containers' HostToContainer/Bidirectional volumes below it see (and make) new mounts
             _run(*self.nsenter("mount", "--make-shared", mount))
+        # and the node's / itself (a hostPath "/" with HostToContainer propagation, as the thick daemon's
+        # /hostroot, needs a shared or slave mount): a peer group of this namespace only, which was made
+        # private from the machine's above
+        _run(*self.nsenter("mount", "--make-shared", "/"))
 
     def _populate(self) -> None:
         """The node's disk: CNI plugins in /opt/cni/bin, the kube binaries, dirs the kubelet expects."""
@@ -421,6 +443,10 @@ class Node:
             _link_or_copy(BIN_DIR / name, self.bin / name)
         for sub in ("etc-cni/net.d", "var-lib/kubelet", "var-lib/cni/networks", "var-log/pods", "var-log/containers"):
             (self.scratch / sub).mkdir(parents=True, exist_ok=True)
+        self._make_cgroups()
+
+    def _make_cgroups(self) -> None:
+        """The kubelet's --cgroup-root in every hierarchy (at every boot: a crash removes them, as a reboot)."""
         for hierarchy in Path("/sys/fs/cgroup").iterdir():
             if hierarchy.is_dir() and not hierarchy.is_symlink():
                 with contextlib.suppress(OSError):
@@ -448,7 +474,11 @@ class Node:
         text = path.read_text()
         # pod netns in /run/netns, where a node's (and the multus daemon's hostPath) tools look for them
         text = _toml_set(text, cri, "netns_mounts_under_state_dir", "false")
-        # the kubelet keeps images it cannot pull: nothing here is ever pulled
+        # overlayfs, not native: a container of the multus image (hundreds of MB) would otherwise be a full
+        # copy of it, at every container start
+        text = _toml_set(text, f"{cri}.containerd", "snapshotter", json.dumps(SNAPSHOTTER))
+        text = text.replace(', "io.containerd.snapshotter.v1.overlayfs"', "").replace(
+            '"io.containerd.snapshotter.v1.overlayfs", ', "")
         path.write_text(text)
         return path
 
@@ -510,6 +540,7 @@ class Node:
             _run(*self.nsenter("umount", "-R", "/run"))
             _run(*self.nsenter("mount", "-t", "tmpfs", "-o", "mode=0755,size=256m", "node-run", "/run"))
             _run(*self.nsenter("mount", "--make-shared", "/run"))
+            self._make_cgroups()
         self.start_containerd()
         if self.boots == 0:
             self.import_image(make_pause_image_tar(self.scratch / "pause.tar", SANDBOX_IMAGE))
@@ -522,7 +553,7 @@ class Node:
     def import_image(self, tar: Path | str) -> str:
         """`ctr -n k8s.io images import` of an OCI or docker archive (the node's images are never pulled)."""
         r = _run("ctr", "--address", str(self.socket), "--namespace", "k8s.io", "images", "import",
-                 "--snapshotter", "native", "--all-platforms", str(tar), timeout=600)
+                 "--snapshotter", SNAPSHOTTER, "--all-platforms", str(tar), timeout=600)
         return r.stdout
 
     def images(self) -> list[str]:

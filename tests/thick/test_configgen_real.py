@@ -92,6 +92,21 @@ def test_generated_config_fields_regeneration_and_shutdown(node: Node, tmp_path:
     assert not target.exists()
 
 
+def test_cleanup_config_on_exit_false_keeps_the_config(node: Node, tmp_path: Path) -> None:
+    """deploy/daemon-config.yaml's setting: a stopping daemon (a rolling upgrade) leaves 00-multus.conf."""
+    autoconf, out = tmp_path / "auto", tmp_path / "out"
+    autoconf.mkdir()
+    out.mkdir()
+    (autoconf / "20-lab.conflist").write_text(json.dumps(primary(node)))
+    daemon = auto_daemon(node, autoconf, out, cleanupConfigOnExit=False)
+    target = out / "00-multus.conf"
+    wait_for(target.exists, "00-multus.conf", daemon)
+    written = target.read_bytes()
+    daemon.stop()
+    assert daemon.wait() == 0
+    assert target.read_bytes() == written
+
+
 def test_add_del_with_the_generated_config(node: Node, tmp_path: Path) -> None:
     autoconf, out = tmp_path / "auto", tmp_path / "out"
     autoconf.mkdir()

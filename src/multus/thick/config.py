@@ -76,6 +76,10 @@ class DaemonConfig:
     master_cni: str = ""
     readiness_file: str = ""
     readiness_timeout: float = DEFAULT_READINESS_TIMEOUT
+    cleanup_config_on_exit: bool = True
+    """Remove ``00-multus.conf`` when the daemon stops (upstream's behaviour). False keeps it, so that during a
+    rolling upgrade the runtime keeps calling the shim, which waits for the next daemon, instead of falling
+    back to the primary network alone."""
     allowed_uids: tuple[int, ...] = DEFAULT_ALLOWED_UIDS
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
@@ -141,6 +145,7 @@ def parse(data: Mapping[str, Any]) -> DaemonConfig:
         "readinessindicatorfile", "chrootDir", "cniVersion")}
     for key in ("forceCNIVersion", "overrideNetworkName"):
         _typed(data, key, bool, "a bool")
+    cleanup = _typed(data, "cleanupConfigOnExit", bool, "a bool")
     if strings["chrootDir"] and not os.path.isabs(strings["chrootDir"]):
         raise ConfigError(f"chrootDir: must be an absolute path, got {strings['chrootDir']!r}")
     if strings["multusMasterCNI"] and "/" in strings["multusMasterCNI"]:
@@ -182,6 +187,7 @@ def parse(data: Mapping[str, Any]) -> DaemonConfig:
         master_cni=strings["multusMasterCNI"],
         readiness_file=strings["readinessindicatorfile"],
         readiness_timeout=float(rtimeout) if rtimeout is not None else DEFAULT_READINESS_TIMEOUT,
+        cleanup_config_on_exit=cleanup if cleanup is not None else True,
         allowed_uids=tuple(uids) if uids is not None else DEFAULT_ALLOWED_UIDS,
         request_timeout=float(timeout) if timeout is not None else DEFAULT_REQUEST_TIMEOUT,
         raw=dict(data),

@@ -5,7 +5,8 @@ With ``multusConfigFile: auto`` the file is generated from the primary configura
 directory, a new primary file with another name included. Otherwise the given file is copied
 verbatim (and again when it changes). Changes are seen through ``watchdog`` (inotify), not by
 polling. A primary that is unreadable or invalid keeps the previous file. When the readiness
-indicator file disappears the configuration is removed. :meth:`ConfigManager.stop` removes it.
+indicator file disappears the configuration is removed. :meth:`ConfigManager.stop` removes it unless
+``cleanupConfigOnExit`` is false.
 """
 
 from __future__ import annotations
@@ -145,7 +146,7 @@ class ConfigManager:
                 self.on_readiness_lost()
 
     def stop(self) -> None:
-        """Stop watching and remove the configuration."""
+        """Stop watching and remove the configuration (kept with ``cleanupConfigOnExit: false``)."""
         self._stopping.set()
         self._changed.set()
         observer = self._observer
@@ -154,5 +155,6 @@ class ConfigManager:
             observer.join(timeout=5)  # type: ignore[attr-defined]
         if self._worker is not None:
             self._worker.join(timeout=5)
-        with self._lock:
-            self._remove()
+        if self.config.cleanup_config_on_exit:
+            with self._lock:
+                self._remove()
