@@ -30,7 +30,6 @@ from multus import (
     CNIError,
     RequestContext,
     hookimpl,
-    serialize_network_status,
 )
 from multus_k8s import client as kube
 from multus_k8s.source import emit_event, from_api
@@ -80,7 +79,7 @@ def multus_lifecycle_pod_added(ctx: RequestContext, attachments: list[Attachment
         log.debug("pod %s/%s is in a system namespace: no network-status", pod.namespace, pod.name)
         return
     try:
-        from multus import network_status
+        from multus import network_status, serialize_network_status  # ADD only: not on every DEL
 
         entries = network_status(attachments)
     except CNIError as e:

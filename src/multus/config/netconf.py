@@ -155,25 +155,69 @@ def _paths(exc: BaseException) -> list[str]:
     return out
 
 
+def _plain(kind: str, value: Any) -> tuple[bool, Any]:
+    """``(True, structured)`` when ``value`` is exactly what the converter accepts for a field
+    annotated ``kind``, unchanged but for ints given for floats and arrays as tuples."""
+    if value is None and kind.endswith(" | None"):
+        return True, None
+    base = kind.removesuffix(" | None")
+    exact = _EXACT.get(base)
+    if exact is not None:
+        return type(value) is exact, value
+    if base == "float":
+        return type(value) in (int, float), float(value) if type(value) is int else value
+    if base == "dict[str, Any]":
+        return type(value) is dict, value
+    if base == "dict[str, bool]":
+        return type(value) is dict and all(type(v) is bool for v in value.values()), value
+    if base in ("tuple[str, ...]", "tuple[dict[str, Any], ...]"):
+        item = str if base == "tuple[str, ...]" else dict
+        return type(value) is list and all(type(v) is item for v in value), tuple(value)
+    if base == "LogOptions" and type(value) is dict:
+        options = _plain_fields(LogOptions, value)
+        return options is not None, options
+    return False, None
+
+
+def _plain_fields(cls: type[Any], data: Mapping[str, Any]) -> Any:
+    """``cls`` built from ``data`` without the converter when every value already has its field's
+    type (the usual configuration); None when one does not, to let the converter report it."""
+    kwargs: dict[str, Any] = {}
+    for alias, kind in _KINDS[cls]:
+        if alias in data:
+            ok, kwargs[alias] = _plain(kind, data[alias])
+            if not ok:
+                return None
+    return cls(**kwargs)
+
+
 def load(config: Mapping[str, Any]) -> MultusConf:
     """Build the MultusConf from the stdin object; wrong types raise code 7 with field paths."""
-    import cattrs
-
     if not isinstance(config, Mapping):
         raise CNIError(INVALID_CONFIG, "the multus configuration must be a JSON object")
     data = {k: v for k, v in config.items() if k in _KEYS}
-    try:
-        conf: MultusConf = _converter().structure(data, MultusConf)
-    except (cattrs.BaseValidationError, TypeError, ValueError) as e:
-        details = _paths(e) if isinstance(e, cattrs.BaseValidationError) else [str(e)]
-        first = details[0] if details else str(e)
-        raise CNIError(INVALID_CONFIG, f"invalid multus configuration: {first}", "; ".join(details)) from None
+    conf: MultusConf | None = _plain_fields(MultusConf, data)
+    if conf is None:
+        conf = _structure(data)
     for key in ("delegateTimeout", "readinessTimeout"):
         if key in config and not (math.isfinite(config[key]) and config[key] > 0):
             raise CNIError(INVALID_CONFIG, f"invalid multus configuration: {key} must be a positive number")
     if not conf.cni_dir:
         raise CNIError(INVALID_CONFIG, "invalid multus configuration: cniDir must not be empty")
     return attrs.evolve(conf, raw=dict(config))
+
+
+def _structure(data: dict[str, Any]) -> MultusConf:
+    """The converter's load (cattrs, strict): the field paths of every wrong value."""
+    import cattrs
+
+    try:
+        conf: MultusConf = _converter().structure(data, MultusConf)
+    except (cattrs.BaseValidationError, TypeError, ValueError) as e:
+        details = _paths(e) if isinstance(e, cattrs.BaseValidationError) else [str(e)]
+        first = details[0] if details else str(e)
+        raise CNIError(INVALID_CONFIG, f"invalid multus configuration: {first}", "; ".join(details)) from None
+    return conf
 
 
 def unknown_keys(conf: MultusConf) -> list[tuple[str, str]]:
@@ -193,6 +237,10 @@ _CNI_KEYS = frozenset({"args", "dns", "ipam", "ipMasq", "forceAddress", "mtu", "
 _ALIASES = {a.name: a.alias for cls in (MultusConf, LogOptions) for a in attrs.fields(cls)}
 _KEYS = frozenset(a.alias for a in attrs.fields(MultusConf) if a.alias != "raw")
 _CONVERTER: list[Any] = []
+_EXACT: dict[str, type] = {"str": str, "bool": bool, "int": int}
+# the annotations as written (cattrs replaces attrs' string types by the types when it builds a loader)
+_KINDS: dict[type, tuple[tuple[str, str], ...]] = {
+    cls: tuple((a.alias, str(a.type)) for a in attrs.fields(cls) if a.alias != "raw") for cls in (MultusConf, LogOptions)}
 
 
 def _converter() -> Any:
