@@ -4,7 +4,8 @@ Hypothesis' search engine spends most of its time on its own bookkeeping; this c
 feeds each fuzzer's ``fuzz_one_input`` (the test itself, through Hypothesis' bytestring provider)
 random byte buffers. Only inputs that reached the parser are counted (a buffer too short for the
 strategy, or filtered out, is not). Each of the 14 parsers gets the same target (``--inputs``,
-72,000 by default: >= 1,000,000 in total), spread over ``--jobs`` processes.
+72,000 by default: >= 1,000,000 in total); each of the ``--jobs`` processes runs every parser
+(its share of the target, its own seed), so the processes finish together.
 
 A failure is any exception out of a fuzzer: its type, message and the buffer (hex) are written to
 ``benchmarks/results/fuzz.json`` with the inputs per parser and the seconds taken.
@@ -126,13 +127,12 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/fuzz.json"))
     opts = ap.parse_args()
     names = opts.only or list(TARGETS)
-    jobs = max(1, min(opts.jobs, len(names)))
-    shards = [names[i::jobs] for i in range(jobs)]
+    jobs = max(1, opts.jobs)
+    share = -(-opts.inputs // jobs)
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     start = time.monotonic()
-    procs = [ctx.Process(target=_worker, args=(shard, opts.inputs, opts.seed * 1000 + i, queue))
-             for i, shard in enumerate(shards)]
+    procs = [ctx.Process(target=_worker, args=(names, share, opts.seed * 1000 + i, queue)) for i in range(jobs)]
     for p in procs:
         p.start()
     parts = []
@@ -147,14 +147,15 @@ def main() -> int:
                 return 2
     for p in procs:
         p.join()
-    counts = {n: c for part in parts for n, c in part["counts"].items()}
-    failed = {n: c for part in parts for n, c in part["failed"].items()}
+    counts = {n: sum(part["counts"][n] for part in parts) for n in names}
+    failed = {n: sum(part["failed"][n] for part in parts) for n in names}
     tried = sum(sum(part["tried"].values()) for part in parts)
     report = {
         "driver": "hypothesis fuzz_one_input, random buffers",
         "seed": opts.seed,
         "inputs_target_per_parser": opts.inputs,
         "parsers": len(names),
+        "jobs": jobs,
         "inputs_per_parser": dict(sorted(counts.items())),
         "inputs_total": sum(counts.values()),
         "buffers_tried": tried,
