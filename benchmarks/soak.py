@@ -52,6 +52,7 @@ import ipaddress
 import json
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -191,7 +192,7 @@ class Soak:
         self.nad(self.ns, "soak-fail", {**self.macvlan, "type": "soak-fail"})
         keys = {"kubeconfig": str(self.srv.multus_kubeconfig), "clusterNetwork": "soak-cluster",
                 "multusNamespace": "kube-system", "confDir": os.path.join(t, "net.d"), "cniDir": self.cni_dir,
-                "binDir": self.bin, "deviceInfoDir": self.devinfo, "logLevel": "error",
+                "binDir": self.bin, "deviceInfoDir": self.devinfo, "logLevel": self.a.log_level,
                 "logFile": os.path.join(t, "multus.log"), "logToStderr": False}
         if self.a.mode == "thin":
             self.argv = [os.path.join(self.a.bin, "multus")]
@@ -203,7 +204,8 @@ class Soak:
             C.write_json(os.path.join(t, "daemon-config.json"), self.daemon_conf)
             self.start_daemon()
             conf = {"cniVersion": "1.0.0", "name": "multus-cni-network", "type": "multus-shim",
-                    "daemonSocketDir": self.daemon_conf["socketDir"]}
+                    "daemonSocketDir": self.daemon_conf["socketDir"],
+                    "daemonConfigFile": os.path.join(t, "daemon-config.json")}
         self.conf_path = os.path.join(t, "multus.json")
         C.write_json(self.conf_path, conf)
 
@@ -215,6 +217,11 @@ class Soak:
 
     def stop(self) -> None:
         self.stop_daemon()
+        if self.a.logs:
+            os.makedirs(self.a.logs, exist_ok=True)
+            for name in ("multus.log", "daemon.log", "daemon.stderr"):
+                with contextlib.suppress(FileNotFoundError):
+                    shutil.copy(os.path.join(self.lab.tmp, name), self.a.logs)
         if getattr(self, "api", None) is not None:
             with contextlib.suppress(Exception):
                 self.api.close()
@@ -327,15 +334,14 @@ class Soak:
             except subprocess.TimeoutExpired:
                 if self.a.mode == "thin":
                     proc.kill()
-                else:
+                else:  # killed, and started again at once (the shim meanwhile retries or gives up)
                     self.stop_daemon(signal.SIGKILL)
+                    self.start_daemon()
             try:
                 rc = proc.wait(self.a.timeout)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 rc = proc.wait()
-            if self.a.mode == "thick" and (self.daemon is None or self.daemon.poll() is not None):
-                self.start_daemon()
             fo.seek(0)
             fe.seek(0)
             return C.Call(verb, time.perf_counter() - t0, rc, fo.read().decode(errors="replace"),
@@ -443,7 +449,7 @@ class Soak:
     def plan(self) -> list[tuple[str, int]]:
         """(kind, pods) steps: every fault kind once, in a random order, then faults at ``--fault-rate``;
         the bursts at random places."""
-        kinds = [f for f in FAULTS if not (self.a.mode == "thin" and f in THICK_ONLY)]
+        kinds = [f for f in (self.a.faults or FAULTS) if not (self.a.mode == "thin" and f in THICK_ONLY)]
         weights = {f: (0.15 if f == "apiserver-down" else 1.0) for f in kinds}
         first = kinds[:]
         self.rng.shuffle(first)
@@ -563,6 +569,9 @@ def main() -> int:
                     "(default: this interpreter's)")
     ap.add_argument("--cni-bin", default=C.DEFAULT_BIN_DIR, help="the real CNI plugins (default /usr/lib/cni)")
     ap.add_argument("--cni-dir-size", default="8m", help="size of the cniDir tmpfs (default 8m)")
+    ap.add_argument("--faults", type=lambda v: v.split(","), help="only these fault kinds (comma-separated)")
+    ap.add_argument("--log-level", default="error", help="multus' log level (default error)")
+    ap.add_argument("--logs", help="copy multus' and the daemon's logs into this directory at the end")
     ap.add_argument("--out", help="also write benchmarks/results/OUT.json")
     ap.add_argument("-v", "--verbose", action="store_true", help="one line per lifecycle on stderr")
     a = ap.parse_args()
