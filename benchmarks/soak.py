@@ -150,6 +150,8 @@ class Soak:
         self.pods: list[Pod] = []
         self.lock = threading.Lock()
         self.counter = 0
+        self.planned = 0
+        self.stopped_early = False
 
     # --- setup ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -448,7 +450,7 @@ class Soak:
     # --- the plan ---------------------------------------------------------------------------------
     def plan(self) -> list[tuple[str, int]]:
         """(kind, pods) steps: every fault kind once, in a random order, then faults at ``--fault-rate``;
-        the bursts at random places."""
+        the bursts evenly spread over the rest, the first one first."""
         kinds = [f for f in (self.a.faults or FAULTS) if not (self.a.mode == "thin" and f in THICK_ONLY)]
         weights = {f: (0.15 if f == "apiserver-down" else 1.0) for f in kinds}
         first = kinds[:]
@@ -463,13 +465,19 @@ class Soak:
                 steps.append((self.rng.choices(kinds, [weights[k] for k in kinds])[0], 1))
             else:
                 steps.append(("none", 1))
-        for _ in range(self.a.bursts):
-            steps.insert(self.rng.randrange(len(first), len(steps) + 1), ("burst", self.a.burst_size))
+        rest = len(steps) - len(first)
+        for k in reversed(range(self.a.bursts)):  # the first right after every kind's first run, then evenly
+            steps.insert(len(first) + k * rest // self.a.bursts, ("burst", self.a.burst_size))
         return steps
 
     def run(self) -> None:
         steps = self.plan()
+        self.planned = sum(size for _kind, size in steps)
+        deadline = time.monotonic() + self.a.max_seconds if self.a.max_seconds else None
         for n, (kind, size) in enumerate(steps):
+            if deadline is not None and time.monotonic() > deadline:
+                self.stopped_early = True
+                break
             self.lab.assert_inside()
             if kind == "burst":
                 self.lifecycles += self.burst(size)
@@ -569,6 +577,8 @@ def main() -> int:
                     "(default: this interpreter's)")
     ap.add_argument("--cni-bin", default=C.DEFAULT_BIN_DIR, help="the real CNI plugins (default /usr/lib/cni)")
     ap.add_argument("--cni-dir-size", default="8m", help="size of the cniDir tmpfs (default 8m)")
+    ap.add_argument("--max-seconds", type=float, help="start no new lifecycle after this many seconds "
+                    "(the leaks are counted and reported as always)")
     ap.add_argument("--faults", type=lambda v: v.split(","), help="only these fault kinds (comma-separated)")
     ap.add_argument("--log-level", default="error", help="multus' log level (default error)")
     ap.add_argument("--logs", help="copy multus' and the daemon's logs into this directory at the end")
@@ -601,7 +611,8 @@ def main() -> int:
     del_calls = sum(lc.del_calls for lc in lcs)
     never = [lc for lc in lcs if not lc.del_ok]
     report = {
-        "mode": a.mode, "seed": a.seed, "lifecycles": len(lcs), "faults": dict(sorted(faults.items())),
+        "mode": a.mode, "seed": a.seed, "lifecycles": len(lcs), "lifecycles_planned": soak.planned,
+        "stopped_at_max_seconds": soak.stopped_early, "faults": dict(sorted(faults.items())),
         "leaks": leaks, "leaks_total": sum(leaks.values()),
         "del_success_rate": round((len(lcs) - len(never)) / len(lcs), 4) if lcs else None,
         "del_calls": del_calls,
