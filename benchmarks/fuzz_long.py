@@ -84,7 +84,7 @@ def _fuzz_target(mod: Any, name: str) -> Callable[[bytes], bytes | None]:
     return test.hypothesis.fuzz_one_input  # type: ignore[no-any-return]
 
 
-def _worker(names: list[str], inputs: int, seed: int, out: Any) -> None:
+def _worker(names: list[str], inputs: int, seed: int, deadline: float | None, out: Any) -> None:
     logging.disable(logging.CRITICAL)  # the daemon logs every rejected request: not what is measured
     mod = _load()
     counts = mod.COUNTS
@@ -95,7 +95,7 @@ def _worker(names: list[str], inputs: int, seed: int, out: Any) -> None:
     tried = {name: 0 for name in names}
     todo = list(names)
     last = time.monotonic()
-    while todo:
+    while todo and (deadline is None or time.time() < deadline):
         for name in list(todo):
             fuzz = targets[name]
             for _ in range(200):  # a slice of each parser in turn: a fair share whatever stops the run
@@ -113,7 +113,8 @@ def _worker(names: list[str], inputs: int, seed: int, out: Any) -> None:
                 todo.remove(name)
         if time.monotonic() - last > 60:  # progress, one JSON line a minute
             last = time.monotonic()
-            print(json.dumps({"progress": {n: counts[n] for n in names}, "failed": sum(failed.values())}),
+            print(json.dumps({"worker": seed, "progress": {n: counts[n] for n in names},
+                              "failed": sum(failed.values())}),
                   file=sys.stderr, flush=True)
     out.put({"counts": {n: counts[n] for n in names}, "tried": tried, "failed": failed, "failures": failures})
 
@@ -124,15 +125,48 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     ap.add_argument("--seed", type=int, default=1, help="seed of the random buffers")
     ap.add_argument("--only", action="append", choices=sorted(TARGETS), help="fuzz only these parsers")
+    ap.add_argument("--max-seconds", type=float, help="stop after this many seconds, whatever was reached")
+    ap.add_argument("--merge", action="append", default=[], metavar="JSON",
+                    help="add the inputs and failures of an earlier campaign's report (repeatable)")
+    ap.add_argument("--merge-only", action="store_true", help="run nothing: only merge the --merge reports")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/fuzz.json"))
     opts = ap.parse_args()
     names = opts.only or list(TARGETS)
+    campaigns: list[dict[str, Any]] = []
+    for m in opts.merge:  # a report (its campaigns) or one campaign
+        data = json.loads(Path(m).read_text())
+        campaigns += data.get("campaigns", [data])
+    if not opts.merge_only:
+        this, ok = _campaign(opts, names)
+        campaigns.append(this)
+    else:
+        ok = True
+    per_parser = {n: sum(c["inputs_per_parser"].get(n, 0) for c in campaigns) for n in names}
+    failures = {n: sum(c["failures_per_parser"].get(n, 0) for c in campaigns) for n in names}
+    report = {
+        "parsers": len(names),
+        "inputs_per_parser": per_parser,
+        "inputs_total": sum(per_parser.values()),
+        "failures_per_parser": failures,
+        "failures": sum(failures.values()),
+        "seconds": round(max(c["ended"] for c in campaigns) - min(c["started"] for c in campaigns), 1),
+        "campaigns": campaigns,
+    }
+    Path(opts.out).write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "campaigns"}))
+    return 1 if report["failures"] or not ok else 0
+
+
+def _campaign(opts: argparse.Namespace, names: list[str]) -> tuple[dict[str, Any], bool]:
+    """One campaign: ``opts.jobs`` worker processes; its report and whether every worker ended well."""
     jobs = max(1, opts.jobs)
     share = -(-opts.inputs // jobs)
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
-    start = time.monotonic()
-    procs = [ctx.Process(target=_worker, args=(names, share, opts.seed * 1000 + i, queue)) for i in range(jobs)]
+    started = time.time()
+    deadline = time.time() + opts.max_seconds if opts.max_seconds else None
+    procs = [ctx.Process(target=_worker, args=(names, share, opts.seed * 1000 + i, deadline, queue))
+             for i in range(jobs)]
     for p in procs:
         p.start()
     parts = []
@@ -143,30 +177,27 @@ def main() -> int:
             if any(p.exitcode not in (None, 0) for p in procs):
                 for p in procs:
                     p.kill()
-                print("a fuzzing worker died", file=sys.stderr)
-                return 2
+                raise SystemExit("a fuzzing worker died")
     for p in procs:
         p.join()
     counts = {n: sum(part["counts"][n] for part in parts) for n in names}
     failed = {n: sum(part["failed"][n] for part in parts) for n in names}
     tried = sum(sum(part["tried"].values()) for part in parts)
-    report = {
+    this = {
         "driver": "hypothesis fuzz_one_input, random buffers",
         "seed": opts.seed,
-        "inputs_target_per_parser": opts.inputs,
-        "parsers": len(names),
         "jobs": jobs,
+        "inputs_target_per_parser": opts.inputs,
+        "stopped_at_max_seconds": any(counts[n] < opts.inputs for n in names),
         "inputs_per_parser": dict(sorted(counts.items())),
-        "inputs_total": sum(counts.values()),
         "buffers_tried": tried,
         "failures_per_parser": dict(sorted(failed.items())),
-        "failures": sum(failed.values()),
         "failed": [f for part in parts for f in part["failures"]][:MAX_FAILURES_KEPT],
-        "seconds": round(time.monotonic() - start, 1),
+        "started": started,
+        "ended": time.time(),
+        "seconds": round(time.time() - started, 1),
     }
-    Path(opts.out).write_text(json.dumps(report, indent=1) + "\n")
-    print(json.dumps({k: v for k, v in report.items() if k != "failed"}))
-    return 1 if report["failures"] or any(p.exitcode for p in procs) else 0
+    return this, not any(p.exitcode for p in procs)
 
 
 if __name__ == "__main__":
