@@ -143,3 +143,27 @@ def test_no_credentials_in_logs_or_errors(node: Node, tmp_path: Path, level: str
     for needle in needles:
         assert needle not in seen, f"{needle!r} leaked at logLevel {level}"
     node.assert_clean(pod)
+
+
+def test_symlinks_in_conf_dir_are_read_as_libcni_reads_them(node: Node, tmp_path: Path) -> None:
+    # confDir is the administrator's (root only): a symlink there to a file outside it is followed,
+    # as libcni and upstream do (a ConfigMap mount or a shared file); a symlink to a directory and a
+    # dangling one are skipped. A network *name* never becomes a path (see the cases above).
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "linked.conf").write_text(json.dumps(node.macvlan("linked")))
+    (outside / "20-in-dir.conf").write_text(json.dumps(node.macvlan("in-dir")))
+    (node.conf_dir / "10-linked.conf").symlink_to(outside / "linked.conf")
+    (node.conf_dir / "15-dir.conf").symlink_to(outside)
+    (node.conf_dir / "05-dangling.conf").symlink_to(tmp_path / "missing.conf")
+    pod = node.pod()
+    conf = node.multus(delegates=[node.bridge("brnet")], annotations={NETWORKS: "linked"})
+    node.add(conf, pod)
+    assert sorted(node.links(pod)) == ["eth0", "lo", "net1"]
+    node.delete(conf, pod)
+    node.assert_clean(pod)
+    # the directory behind 15-dir.conf is not searched: its network is unknown
+    conf = node.multus(delegates=[node.bridge("brnet")], annotations={NETWORKS: "in-dir"})
+    err = _error(node, node.run("ADD", conf, pod))
+    assert err["code"] == 7 and "in-dir" in str(err["msg"]), err
+    node.assert_clean(pod)

@@ -42,6 +42,8 @@ from typing import Any
 
 import attrs
 
+from multus.errors import INVALID_CONFIG, CNIError
+
 DEFAULT_CONFIG_FILE = "/etc/cni/net.d/multus.d/daemon-config.json"
 DEFAULT_SOCKET_DIR = "/run/multus/"
 DEFAULT_SHUTDOWN_GRACE = 10.0
@@ -55,8 +57,12 @@ DEFAULT_ALLOWED_UIDS = (0,)
 DEFAULT_REQUEST_TIMEOUT = 30.0
 
 
-class ConfigError(Exception):
-    """The daemon configuration cannot be used (the daemon exits 1)."""
+class ConfigError(CNIError):
+    """The daemon configuration cannot be used: CNI error 7 whose message names the key (the
+    daemon exits 1 at start-up; anywhere else it is answered like any other CNI error)."""
+
+    def __init__(self, msg: str) -> None:
+        super().__init__(INVALID_CONFIG, msg)
 
 
 @attrs.frozen
