@@ -75,6 +75,27 @@ def test_killed_daemon_thin_del_uses_the_daemon_configuration(node: Node) -> Non
     assert node.leases_of(pod) == [] and node.links(pod) == ["lo"]
 
 
+def test_killed_daemon_without_its_configuration_or_cni_dir_is_try_again_later(node: Node) -> None:
+    # no cniDir in the shim's configuration and no daemon configuration to read it from: the thin
+    # DEL could only look in the default cache, find nothing there and report success
+    daemon, _br, conf, pod = added_pod(node)
+    daemon.signal(signal.SIGKILL)
+    daemon.wait()
+    bare = {k: v for k, v in conf.items() if k != "cniDir"}
+    bare["daemonConfigFile"] = str(node.tmp / "no-such-daemon-config.json")
+    out = node.shim("DEL", bare, pod, extra=QUICK)
+    err = error_of(out)
+    assert err["code"] == 11, describe(out)
+    assert "daemonConfigFile" in err["msg"] and "file not found" in err["msg"]
+    # nothing was torn down: the runtime's retry with the daemon back deletes it all
+    assert node.links(pod) == ["eth0", "lo"] and len(node.leases_of(pod)) == 1
+    assert (node.cni_dir / pod.container_id).exists()
+    daemon.start()
+    out = node.shim("DEL", conf, pod, extra={"MULTUS_SHIM_READY_TIMEOUT": "30"})
+    assert out.returncode == 0 and out.stdout == "", describe(out)
+    node.assert_clean(pod)
+
+
 def test_no_daemon_and_no_engine_is_try_again_later(node: Node) -> None:
     daemon, _br, conf, pod = added_pod(node)
     daemon.stop()

@@ -786,12 +786,20 @@ def _with_daemon_config(stdin: bytes, conf: Mapping[str, Any], stderr: TextIO) -
     try:
         with open(path, "rb") as f:
             daemon_conf = loads(f.read())
-    except FileNotFoundError:
-        return stdin
     except (OSError, ValueError, UnicodeDecodeError) as e:
-        _log(conf, stderr, f"CmdDel (shim): ignoring the daemon configuration {path}: {e}")
-        return stdin
+        problem = "file not found" if isinstance(e, FileNotFoundError) else str(e)
+        daemon_conf = None
+    else:
+        problem = "not a non-empty JSON object"
     if not isinstance(daemon_conf, dict) or not daemon_conf:
+        if "cniDir" not in conf:
+            # without the daemon's cniDir the thin DEL would look in the wrong cache, find nothing
+            # and report success with the pod still whole: let the runtime retry instead
+            raise ShimError(TRY_AGAIN_LATER, f"the multus daemon is not reachable and its configuration "
+                            f"{DAEMON_CONFIG_KEY} {path} cannot be read ({problem}), so the pod's cache is "
+                            f"unknown: try again later", wrap=True)
+        _log(conf, stderr, f"CmdDel (shim): without the daemon configuration {path} ({problem}): "
+             f"deleting with the shim's own keys")
         return stdin
     merged = dict(conf)
     merged.update(daemon_conf)
