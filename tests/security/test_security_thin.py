@@ -10,6 +10,7 @@ import base64
 import json
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -110,18 +111,25 @@ def test_cache_and_results_are_0600_in_0700_dirs(node: Node) -> None:
 
 
 TOKEN = "s3cr3t-T0KEN-4b9f2c1d8e7a6b5c"
-KEY = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIKEYMATERIALkeymaterial0123456789abcdefghij\n-----END EC PRIVATE KEY-----\n"
+def _client_pair(tmp_path: Path) -> tuple[str, str]:
+    """A real EC client key and self-signed certificate (PEM), so that the client loads them and
+    goes on to call the server: the logs then cover the whole credential path."""
+    key, cert = tmp_path / "client.key", tmp_path / "client.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=multus-test"],
+                   check=True, capture_output=True)
+    return key.read_text(), cert.read_text()
 
 
-def _kubeconfig(tmp_path: Path) -> Path:
+def _kubeconfig(tmp_path: Path, key: str, cert: str) -> Path:
     """A kubeconfig with a bearer token and an inline client key, for a server nobody listens on."""
     p = tmp_path / "multus.kubeconfig"
-    b64 = base64.b64encode(KEY.encode()).decode()
     p.write_text(json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": "c",
         "clusters": [{"name": "k", "cluster": {"server": "https://127.0.0.1:9", "insecure-skip-tls-verify": True}}],
-        "users": [{"name": "u", "user": {"token": TOKEN, "client-key-data": b64,
-                                         "client-certificate-data": b64}}],
+        "users": [{"name": "u", "user": {"token": TOKEN,
+                                         "client-key-data": base64.b64encode(key.encode()).decode(),
+                                         "client-certificate-data": base64.b64encode(cert.encode()).decode()}}],
         "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}]}))
     p.chmod(0o600)
     return p
@@ -129,7 +137,8 @@ def _kubeconfig(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("level", ["debug", "verbose", "error"])
 def test_no_credentials_in_logs_or_errors(node: Node, tmp_path: Path, level: str) -> None:
-    kubeconfig = _kubeconfig(tmp_path)
+    key, cert = _client_pair(tmp_path)
+    kubeconfig = _kubeconfig(tmp_path, key, cert)
     log_file = tmp_path / f"multus-{level}.log"
     conf = node.multus(delegates=[node.bridge("brnet")], kubeconfig=str(kubeconfig), logLevel=level,
                        logFile=str(log_file), logToStderr=True, annotations={NETWORKS: "missing-net"})
@@ -139,7 +148,8 @@ def test_no_credentials_in_logs_or_errors(node: Node, tmp_path: Path, level: str
     for out in outs:
         seen += out.stdout + out.stderr
     assert "127.0.0.1:9" in seen, "the API client never ran: " + seen
-    needles = [TOKEN, "KEYMATERIAL", base64.b64encode(KEY.encode()).decode()[:24], "client-key-data"]
+    key_body = "".join(line for line in key.splitlines() if not line.startswith("-----"))
+    needles = [TOKEN, key_body[10:40], base64.b64encode(key.encode()).decode()[:24], "client-key-data"]
     for needle in needles:
         assert needle not in seen, f"{needle!r} leaked at logLevel {level}"
     node.assert_clean(pod)

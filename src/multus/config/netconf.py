@@ -172,7 +172,9 @@ def _plain(kind: str, value: Any) -> tuple[bool, Any]:
         return type(value) is dict and all(type(v) is bool for v in value.values()), value
     if base in ("tuple[str, ...]", "tuple[dict[str, Any], ...]"):
         item = str if base == "tuple[str, ...]" else dict
-        return type(value) is list and all(type(v) is item for v in value), tuple(value)
+        if type(value) is not list or not all(type(v) is item for v in value):
+            return False, None
+        return True, tuple(value)
     if base == "LogOptions" and type(value) is dict:
         options = _plain_fields(LogOptions, value)
         return options is not None, options
