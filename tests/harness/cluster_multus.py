@@ -415,7 +415,7 @@ class Multus:
                     and st.number_available == 1 and self.ready_pod(image) is not None
                     and len(self.daemon_pods()) == 1)
 
-    def uninstall_daemonset(self, timeout: float = 120) -> None:
+    def uninstall_daemonset(self, timeout: float = 240) -> None:
         """Delete the DaemonSet and wait until its pod is gone (it removes what it wrote on SIGTERM)."""
         from kubernetes.client.exceptions import ApiException
 
