@@ -8,6 +8,7 @@ plugins through :attr:`MultusConf.raw`. Delegate configurations are kept as raw 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -225,14 +226,17 @@ def _structure(data: dict[str, Any]) -> MultusConf:
 def unknown_keys(conf: MultusConf) -> list[tuple[str, str]]:
     """Keys of the configuration multus does not know, each with the closest known key (or "").
     They are not errors: plugins read their own settings from ``conf.raw``."""
+    return [(key, closest_key(key)) for key in sorted(k for k in conf.raw if k not in _KEYS and k not in _CNI_KEYS)]
+
+
+@functools.lru_cache(maxsize=256)
+def closest_key(key: str) -> str:
+    """The known configuration key closest to ``key`` ("" when none is close); remembered, since a
+    daemon sees the same configuration in every request."""
     import difflib
 
-    known = sorted(str(k) for k in _KEYS)
-    out: list[tuple[str, str]] = []
-    for key in sorted(k for k in conf.raw if k not in _KEYS and k not in _CNI_KEYS):
-        match = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
-        out.append((key, match[0] if match else ""))
-    return out
+    match = difflib.get_close_matches(key, sorted(str(k) for k in _KEYS), n=1, cutoff=0.75)
+    return match[0] if match else ""
 
 
 _CNI_KEYS = frozenset({"args", "dns", "ipam", "ipMasq", "forceAddress", "mtu", "disableCheck", "disableGC"})

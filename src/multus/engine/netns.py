@@ -1,20 +1,97 @@
 """Look inside a pod's network namespace without pyroute2 (whose import alone costs ~140 ms).
 
-A short-lived thread enters the namespace with ``setns(2)`` and asks the kernel for interface
-indexes; the thread then exits, so no other code ever runs in the pod's namespace. Only an
-existing namespace is opened: a missing ``CNI_NETNS`` is an error, never created.
+One prober thread of the process enters the namespace with ``setns(2)``, asks the kernel for
+interface indexes and goes back to its own namespace; no other code ever runs in a pod's
+namespace, and the threads that run delegates never leave the host's. The thread lives as long
+as the process (starting a thread per probe costs about half a millisecond): a daemon reuses it
+for every ADD. Should it ever fail to come back, it ends, and the next probe starts another.
+Only an existing namespace is opened: a missing ``CNI_NETNS`` is an error, never created.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import queue
 import socket
 import threading
+from typing import Any
 
 from multus.errors import INVALID_ENV, CNIError
 
 CLONE_NEWNET = 0x40000000
+
+
+class _Probe:
+    """One question to the prober thread and its answer."""
+
+    __slots__ = ("done", "error", "fd", "found", "names")
+
+    def __init__(self, fd: int, names: list[str]) -> None:
+        self.fd = fd
+        self.names = names
+        self.found: list[str] = []
+        self.error = ""
+        self.done = threading.Event()
+
+
+_lock = threading.Lock()
+_queue: queue.SimpleQueue[_Probe] | None = None
+
+
+def _prober(work: queue.SimpleQueue[_Probe]) -> None:
+    libc: Any = ctypes.CDLL(None, use_errno=True)
+    try:
+        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        _retire(work, f"the namespace prober cannot open its own namespace: {e.strerror}")
+        return
+    try:
+        while True:
+            probe = work.get()
+            try:
+                if libc.setns(probe.fd, CLONE_NEWNET) != 0:
+                    probe.error = os.strerror(ctypes.get_errno())
+                    continue
+                for name in probe.names:
+                    try:
+                        socket.if_nametoindex(name)
+                        probe.found.append(name)
+                    except OSError:
+                        pass
+                if libc.setns(home, CLONE_NEWNET) != 0:
+                    # stranded in the pod's namespace: this thread ends, the next probe gets a new one
+                    _retire(work, "the namespace prober could not return to its own namespace")
+                    return
+            finally:
+                probe.done.set()
+    finally:
+        os.close(home)
+
+
+def _retire(work: queue.SimpleQueue[_Probe], message: str) -> None:
+    """The prober of ``work`` ends: later probes start a new one, those already queued fail."""
+    global _queue
+    with _lock:
+        if _queue is work:
+            _queue = None
+    while True:
+        try:
+            probe = work.get_nowait()
+        except queue.Empty:
+            return
+        probe.error = message
+        probe.done.set()
+
+
+def _submit(probe: _Probe) -> None:
+    global _queue
+    with _lock:
+        if _queue is None:
+            work: queue.SimpleQueue[_Probe] = queue.SimpleQueue()
+            threading.Thread(target=_prober, args=(work,), name="netns-probe", daemon=True).start()
+            _queue = work
+        _queue.put(probe)
 
 
 def existing_links(netns_path: str, names: list[str]) -> list[str]:
@@ -23,27 +100,12 @@ def existing_links(netns_path: str, names: list[str]) -> list[str]:
         fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as e:
         raise CNIError(INVALID_ENV, f"validateIfName: no net namespace {netns_path} found: {e.strerror}") from None
-    found: list[str] = []
-    errors: list[str] = []
-
-    def probe() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            errors.append(os.strerror(ctypes.get_errno()))
-            return
-        for name in names:
-            try:
-                socket.if_nametoindex(name)
-                found.append(name)
-            except OSError:
-                pass
-
+    probe = _Probe(fd, names)
     try:
-        t = threading.Thread(target=probe, name="netns-probe")
-        t.start()
-        t.join()
+        _submit(probe)
+        probe.done.wait()
     finally:
         os.close(fd)
-    if errors:
-        raise CNIError(INVALID_ENV, f"validateIfName: cannot enter net namespace {netns_path}: {errors[0]}")
-    return found
+    if probe.error:
+        raise CNIError(INVALID_ENV, f"validateIfName: cannot enter net namespace {netns_path}: {probe.error}")
+    return probe.found
