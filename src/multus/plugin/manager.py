@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import difflib
 import functools
 import importlib
 import inspect
@@ -72,6 +71,8 @@ def hook_names() -> list[str]:
 
 def closest(name: str, names: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the name closest to ``name``, or an empty string."""
+    import difflib  # only for an error message
+
     match = difflib.get_close_matches(name, list(names), n=1)
     return f" (did you mean {match[0]!r}?)" if match else ""
 
