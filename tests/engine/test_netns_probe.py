@@ -4,6 +4,7 @@ many threads at once, and neither the callers nor the prober are left in a pod's
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import threading
 from collections.abc import Callable
@@ -58,3 +59,26 @@ def test_missing_namespace() -> None:
     with pytest.raises(CNIError) as e:
         netns.existing_links("/run/netns/no-such-netns-here", ["lo"])
     assert e.value.code == 4 and "no net namespace /run/netns/no-such-netns-here found" in e.value.msg
+
+
+def test_prober_survives_an_unexpected_error() -> None:
+    netns.existing_links("/proc/self/ns/net", ["lo"])  # the prober runs
+    with pytest.raises(CNIError) as e:
+        netns.existing_links("/proc/self/ns/net", ["lo\0x"])  # if_nametoindex raises ValueError
+    assert e.value.code == 4 and "ValueError" in e.value.msg
+    assert netns.existing_links("/proc/self/ns/net", ["lo"]) == ["lo"]
+    assert _own_netns() == os.readlink("/proc/self/ns/net")
+
+
+def test_a_forked_child_starts_its_own_prober() -> None:
+    netns.existing_links("/proc/self/ns/net", ["lo"])  # the parent's prober runs
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        ok = False
+        signal.alarm(10)  # a child waiting for the parent's thread would hang: it dies instead
+        try:
+            ok = netns.existing_links("/proc/self/ns/net", ["lo", "no-such-link"]) == ["lo"]
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

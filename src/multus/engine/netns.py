@@ -40,6 +40,14 @@ _work: SimpleQueue[_Probe] | None = None
 
 
 def _prober(work: SimpleQueue[_Probe]) -> None:
+    try:
+        _serve(work)
+    finally:
+        # however the thread ends, later probes start a new one and those queued here fail
+        _retire(work, "the namespace prober ended")
+
+
+def _serve(work: SimpleQueue[_Probe]) -> None:
     libc: Any = ctypes.CDLL(None, use_errno=True)
     try:
         home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
@@ -49,22 +57,26 @@ def _prober(work: SimpleQueue[_Probe]) -> None:
     try:
         while True:
             probe = work.get()
+            entered = stranded = False
             try:
                 if libc.setns(probe.fd, CLONE_NEWNET) != 0:
                     probe.error = os.strerror(ctypes.get_errno())
                     continue
+                entered = True
                 for name in probe.names:
                     try:
                         if_nametoindex(name)
                         probe.found.append(name)
                     except OSError:
                         pass
-                if libc.setns(home, CLONE_NEWNET) != 0:
-                    # stranded in the pod's namespace: this thread ends, the next probe gets a new one
-                    _retire(work, "the namespace prober could not return to its own namespace")
-                    return
+            except Exception as e:  # noqa: BLE001 - the caller gets it as the probe's error
+                probe.error = f"{type(e).__name__}: {e}"
             finally:
+                stranded = entered and libc.setns(home, CLONE_NEWNET) != 0
                 probe.done.set()
+            if stranded:
+                _retire(work, "the namespace prober could not return to its own namespace")
+                return
     finally:
         os.close(home)
 
@@ -92,6 +104,15 @@ def _submit(probe: _Probe) -> None:
             threading.Thread(target=_prober, args=(work,), name="netns-probe", daemon=True).start()
             _work = work
         _work.put(probe)
+
+
+def _forget_in_child() -> None:
+    """A forked child has no prober thread: its first probe starts one."""
+    global _lock, _work
+    _lock, _work = threading.Lock(), None
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def existing_links(netns_path: str, names: list[str]) -> list[str]:
