@@ -278,8 +278,11 @@ def main() -> int:
             if kind == "importtime":
                 argv = [python, "-X", "importtime", multus]
             elif kind == "cprofile":
-                argv = [python, "-m", "cProfile", "-o",
-                        os.path.join(C.RESULTS_DIR, f"{a.out}-{verb.lower()}.prof"), multus]
+                # run() rather than the script: the script leaves by os._exit, before cProfile
+                # could write its file
+                prof = os.path.join(C.RESULTS_DIR, f"{a.out}-{verb.lower()}.prof")
+                argv = [python, "-c", "import cProfile; from multus.cli.thin import run; "
+                        f"cProfile.run('run()', {prof!r})"]
             return C.run_cni(argv, env, confs["multus"])
 
         walls: dict[str, dict[str, list[float]]] = {k: {"ADD": [], "DEL": []} for k in kinds}
