@@ -60,8 +60,13 @@ def test_plain_pod_runs_on_the_primary_network_and_leaves_nothing(cluster: Clust
     assert veths_before_delete
 
     cluster.delete_pod(ns, "plain")
-    assert not (leases / ip).exists()
-    assert not {n for n in link_names() if n.startswith("veth")} & veths_before_delete
+    # containerd marks the sandbox stopped before it tears its network down: the DEL may still be
+    # on its way, so wait for it (a DEL that never comes, or leaves these behind, fails here)
+    from cluster import _wait
+
+    _wait(f"host-local lease {ip} released", lambda: not (leases / ip).exists(), 30)
+    _wait("the pod's veth removed",
+          lambda: not {n for n in link_names() if n.startswith("veth")} & veths_before_delete, 30)
     # the node's files stayed in its scratch dirs: the machine's own paths are as they were
     assert {p: _tree_digest(p) for p in MACHINE_PATHS} == before
 
