@@ -281,8 +281,8 @@ def main() -> int:
                 # run() rather than the script: the script leaves by os._exit, before cProfile
                 # could write its file
                 prof = os.path.join(C.RESULTS_DIR, f"{a.out}-{verb.lower()}.prof")
-                argv = [python, "-c", "import cProfile; from multus.cli.thin import run; "
-                        f"cProfile.run('run()', {prof!r})"]
+                code = f"import cProfile; from multus.cli.thin import run; cProfile.run('run()', {prof!r})"
+                argv = [python, "-c", code]
             return C.run_cni(argv, env, confs["multus"])
 
         walls: dict[str, dict[str, list[float]]] = {k: {"ADD": [], "DEL": []} for k in kinds}

@@ -20,7 +20,21 @@ Sides, alternated call by call (the order rotates every pod), each pod its own n
     the same with the kubeconfig in YAML (as the test harness and most hand-written ones are):
     the difference is the import of PyYAML.
 
-Then ``VERSION`` of multus and of the bridge, alternated. Targets (ratios to ``direct`` in this
+Then ``VERSION`` of multus and of the bridge, alternated with three *floor* processes of the same
+interpreter that only import and leave (``os._exit``, as multus does):
+
+``interpreter``
+    nothing: the cost of starting this Python at all;
+``dependencies``
+    what a thin ADD or DEL cannot do without and does not write itself: the mandated libraries
+    (attrs, pluggy) and the standard library it runs on (re, json, logging, subprocess to exec
+    the delegate, fcntl for the cache lock, ctypes for setns, base64);
+``dependencies_tls``
+    those plus ``ssl`` and ``http.client``: what talking to an API server over HTTPS needs.
+
+``floor_ratio`` is (floor + the bridge's own time) / the bridge's time: the ratio a thin plugin
+with zero code of its own would reach in this run, the lowest any Python plugin on these
+dependencies can. Targets (ratios to ``direct`` in this
 run): no-API ADD <= 6x, kubeconfig ADD <= 8x, DEL <= 3x (both multus sides), VERSION as
 startup.py's (<= 60 ms). Every call is checked outside the timed region (ADD: a result with ips
 and ``eth0`` in the pod; DEL: ``eth0`` gone). Results: benchmarks/results/<out>.json
@@ -42,6 +56,9 @@ from api_requests import ApiBench, _ensure_imports
 TARGETS = {"no_api_add": 6.0, "kubeconfig_add": 8.0, "kubeconfig_yaml_add": 8.0, "no_api_del": 3.0,
            "kubeconfig_del": 3.0}
 SIDES = ("direct", "no_api", "kubeconfig", "kubeconfig_yaml")
+_DEPENDENCIES = ("re", "json", "attr", "pluggy", "logging", "subprocess", "fcntl", "ctypes", "base64")
+FLOORS = {"interpreter": (), "dependencies": _DEPENDENCIES,
+          "dependencies_tls": (*_DEPENDENCIES, "ssl", "http.client")}
 API_SIDES = ("kubeconfig", "kubeconfig_yaml")
 
 
@@ -69,6 +86,7 @@ def main() -> int:
                            "editable_install": C.editable_install(python) if python else None,
                            "machine": C.machine_info(), "pods": a.n, "sides": sides}
     times: dict[str, dict[str, list[float]]] = {s: {"ADD": [], "DEL": [], "VERSION": []} for s in SIDES}
+    floors: dict[str, list[float]] = {f: [] for f in FLOORS}
     fails: list[dict[str, Any]] = []
     with C.Lab("thin") as lab:
         api_args = argparse.Namespace(pod_networks="none", thick=False, log_level="", bin_dir=a.bin_dir)
@@ -134,6 +152,12 @@ def main() -> int:
                     if c.rc != 0 or "supportedVersions" not in c.out:
                         fails.append({"side": side, "verb": "VERSION", "rc": c.rc, "stdout": c.out[-300:]})
                     times[side]["VERSION"].append(c.seconds)
+                for name in (list(FLOORS) if i % 2 == 0 else list(reversed(FLOORS))):
+                    code = "".join(f"import {m}\n" for m in ("os", *FLOORS[name])) + "os._exit(0)"
+                    c = C.run_cni([python or sys.executable, "-c", code], env, no_api_path)
+                    if c.rc != 0:
+                        fails.append({"side": f"floor {name}", "rc": c.rc, "stderr": c.err[-300:]})
+                    floors[name].append(c.seconds)
             lab.del_netns([p for s in sides for p in pods[s]])
         finally:
             b.stop()
@@ -149,8 +173,19 @@ def main() -> int:
     ratios = {f"{s}_{v}": ratio(s, v) for s in ("no_api", *API_SIDES) for v in ("add", "del")}
     ratios["version"] = ratio("no_api", "version")
     meets = {k: r is not None and r <= TARGETS[k] for k, r in ratios.items() if k in TARGETS}
+    floor_ms = {f: C.summ_ms(xs) for f, xs in floors.items() if xs}
+
+    def floor_ratio(floor: str, verb: str) -> float | None:
+        direct = summary.get("direct", {}).get(verb, {}).get("median_ms")
+        if floor not in floor_ms or not direct:
+            return None
+        return C.ratio(floor_ms[floor]["median_ms"] + direct, direct)
+
+    floor_ratios = {"no_api_add": floor_ratio("dependencies", "add"), "del": floor_ratio("dependencies", "del"),
+                    "kubeconfig_add": floor_ratio("dependencies_tls", "add")}
     res.update({"loadavg_before": load0, "loadavg_after": C.loadavg(), "duration_s": round(time.time() - t_start, 1),
                 "summary": summary, "ratio_median": ratios, "targets": TARGETS, "meets_targets": meets,
+                "floor_ms": floor_ms, "floor_modules": FLOORS, "floor_ratio": floor_ratios,
                 "failures": len(fails), "failure_detail": fails[:20],
                 "samples_s": {s: {v: xs for v, xs in d.items() if xs} for s, d in times.items()}})
     path = C.write_results(a.out, res)
@@ -162,6 +197,9 @@ def main() -> int:
     C.print_table(rows, ["side", "ADD med ms", "DEL med ms", "VERSION med ms", "ADD x", "DEL x", "VERSION x"])
     for k, ok in meets.items():
         print(f"   {k}: {ratios[k]}x {'MEETS' if ok else 'MISSES'} the target <= {TARGETS[k]}x")
+    print("   floors (import and leave): " + ", ".join(f"{f} {m['median_ms']} ms" for f, m in floor_ms.items()))
+    print("   floor ratios (floor + bridge) / bridge: "
+          + ", ".join(f"{k} {r}x" for k, r in floor_ratios.items() if r is not None))
     print(f"   failures: {len(fails)}; results: {path}")
     for f in fails[:5]:
         print(f"   FAIL {f}")
