@@ -37,11 +37,11 @@ CALLING = """\
 
 Every hook is called with keyword arguments only; an implementation may accept any subset of
 them, in any order. The engine never calls `pm.hook` itself: it calls the typed methods of
-`multus.plugin.manager.Plugins` (`ctx.plugins` in every hook), listed below as *Facade*.
+`multus.Plugins` (`ctx.plugins` in every hook), listed below as *Facade*.
 
 * **first result** (`firstresult=True`): implementations are called one after the other until one
   returns something other than `None`; that value is the answer and the rest are not called.
-  Returning `None` means "not mine, ask the next one"; raising `multus.errors.CNIError` rejects
+  Returning `None` means "not mine, ask the next one"; raising `multus.CNIError` rejects
   the request.
 * **all implementations**: every implementation is called; return values are ignored. An
   exception stops the call and reaches the engine (the lifecycle hooks say what it then does).

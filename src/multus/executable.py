@@ -49,8 +49,10 @@ def run_cni(*, plugins: Iterable[object] = (), about: str = ABOUT, help_text: st
         stdin: the network configuration: ``bytes``, ``str`` or a file object open for
             reading (``io.BytesIO``, ``io.StringIO``, ``open(path, "rb")``); default: read
             from standard input.
-        stdout: where the result or the CNI error JSON goes; default ``sys.stdout``.
-        stderr: where the about and help texts go; default ``sys.stderr``.
+        stdout: where the result or the CNI error JSON goes, and the ``--version`` and
+            ``--help`` texts; default ``sys.stdout``.
+        stderr: where the about text of a call without ``CNI_COMMAND`` goes; default
+            ``sys.stderr``.
         argv: command-line arguments (without the program name); default ``sys.argv[1:]``.
 
     Returns:
@@ -64,7 +66,7 @@ def run_cni(*, plugins: Iterable[object] = (), about: str = ABOUT, help_text: st
         print(about, file=stdout)
         return 0
     if argv and argv[0] in HELP_FLAGS:
-        print(help_text or usage(about), file=stdout)
+        print(help_text or usage(about, entry_points=entry_points), file=stdout)
         return 0
     own = list(plugins)
 
@@ -115,8 +117,12 @@ def cni_main(*, plugins: Iterable[object] = (), about: str = ABOUT, help_text: s
     exit_fast(run_cni(plugins=plugins, about=about, help_text=help_text, entry_points=entry_points))
 
 
-def usage(about: str) -> str:
-    """The ``--help`` text of a multus-based CNI executable."""
+def usage(about: str, *, conf_file: str = "a file of /etc/cni/net.d", entry_points: bool = True) -> str:
+    """The ``--help`` text of a multus-based CNI executable (``conf_file``: where its runtime
+    usually reads its configuration from; ``entry_points``: whether it loads installed
+    backends, so that ``MULTUS_PLUGINS`` applies)."""
+    plugins_env = ("\n  MULTUS_PLUGINS   comma-separated third-party plugins to enable (as the key \"plugins\")"
+                   if entry_points else "")
     return f"""{about}
 
 A CNI meta-plugin: the container runtime runs it with the CNI environment and the network
@@ -124,10 +130,9 @@ configuration on stdin; it calls the delegate plugins and prints the result (or 
 as JSON on stdout. Run without CNI_COMMAND it prints what it is.
 
 Configuration: the multus netconf on stdin, usually written by the runtime from
-  /etc/cni/net.d/00-multus.conf (delegates, clusterNetwork, confDir, kubeconfig, logFile, ...).
+  {conf_file} (delegates, clusterNetwork, confDir, kubeconfig, logFile, ...).
 Environment:
-  CNI_COMMAND, CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_ARGS, CNI_PATH   the CNI protocol
-  MULTUS_PLUGINS   comma-separated third-party plugins to enable (as the key "plugins")
+  CNI_COMMAND, CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_ARGS, CNI_PATH   the CNI protocol{plugins_env}
 Flags: --version, --help
-Docs: docs/configuration.md, docs/plugins.md (https://github.com/k8snetworkplumbingwg/multus-cni
-  for the upstream behaviour this follows)"""
+Docs: the multus distribution's docs/configuration.md and docs/plugins.md
+  (https://github.com/k8snetworkplumbingwg/multus-cni for the upstream behaviour this follows)"""

@@ -462,10 +462,11 @@ def test_a_misspelt_hook_of_an_installed_plugin_fails_at_load_naming_its_distrib
 
 def test_a_wrong_return_type_of_an_installed_plugin_names_it_and_its_distribution(
         example_venv: ScratchVenv) -> None:
-    code, msg, _ = mistake(example_venv, "faulty-dict")
-    assert code == 101
-    assert msg == ("hook multus_source_network returned dict, expected NetworkConfig (implemented by plugin "
-                   "'multus.source:faulty-dict' of distribution 'multus-faulty-example')"), msg
+    code, msg, details = mistake(example_venv, "faulty-dict")
+    assert code == 103  # PLUGIN_FAILED
+    assert msg == ("multus plugin 'faulty-dict' (multus.source:faulty-dict) of distribution 'multus-faulty-example' "
+                   "failed in hook multus_source_network: it returned dict, expected NetworkConfig"), msg
+    assert re.fullmatch(r".*/multus_faulty_dict\.py:\d+ in multus_source_network", details), details
 
 
 def test_a_misspelt_enabled_name_lists_the_installed_plugins_and_the_closest(example_venv: ScratchVenv) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -152,9 +153,11 @@ def test_a_wrong_return_type_names_the_plugin_and_the_hook(request_context: Call
             return {"cniVersion": "1.0.0", "name": "x", "type": "bridge"}
 
     error = source_error(request_context, **{"dict-source": DictSource()})
-    assert error.code == multus.PLUGIN_LOAD_FAILED
-    assert error.msg == ("hook multus_source_network returned dict, expected NetworkConfig "
-                           "(implemented by plugin 'dict-source')")
+    assert error.code == multus.PLUGIN_FAILED
+    assert error.msg == ("multus plugin 'dict-source' (dict-source) of distribution 'unknown (registered "
+                         f"directly, module {__name__})' failed in hook multus_source_network: it returned "
+                         "dict, expected NetworkConfig")
+    assert error.details.startswith(f"{__file__}:") and error.details.endswith(" in multus_source_network")
 
 
 def test_a_plugin_that_is_not_installed_lists_the_installed_ones(request_context: Callable[..., Any]) -> None:
@@ -197,6 +200,21 @@ def test_help_prints_usage(module: str, expected: list[str]) -> None:
     assert missing == [], p.stdout
 
 
+def test_python_dash_m_multus_is_the_multus_executable() -> None:
+    p = subprocess.run([sys.executable, "-m", "multus", "--version"], check=False, capture_output=True, text=True,
+                       timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert (p.returncode, p.stdout.strip()) == (0, f"multus: version: {multus.__version__} (python)"), p.stderr
+
+
+def test_the_help_of_a_custom_executable_names_no_multus_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert multus.run_cni(about="my-meta: version 1.0", entry_points=False, argv=["--help"], env={}) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("my-meta: version 1.0\n") and "CNI_COMMAND" in out
+    assert "00-multus.conf" not in out and "MULTUS_PLUGINS" not in out
+    assert multus.run_cni(about="my-meta: version 1.0", argv=["--help"], env={}) == 0
+    assert "MULTUS_PLUGINS" in capsys.readouterr().out  # it loads installed backends: the variable applies
+
+
 def test_no_cni_command_keeps_the_about_text() -> None:
     p = subprocess.run([sys.executable, "-m", "multus.cli.thin"], input="", check=False, capture_output=True,
                        text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
@@ -218,6 +236,56 @@ def multus_logger_restored() -> Iterator[None]:
     logger.propagate = saved[2]
 
 
+def test_request_context_can_load_the_installed_backends(request_context: Callable[..., Any]) -> None:
+    ctx = request_context()
+    ctx.plugins.load_family("source")
+    assert not [n for n, _ in ctx.plugins.pm.list_name_plugin() if n.startswith("multus.source:")]
+    ctx = request_context(enabled=[])
+    ctx.plugins.load_family("source")
+    names = {n for n, _ in ctx.plugins.pm.list_name_plugin()}
+    assert {"multus.source:k8s", "multus.source:local"} <= names, names
+    with pytest.raises(multus.CNIError) as e:
+        request_context(enabled=["k8z"]).plugins.check_enabled_installed()
+    assert "['k8z'] are not installed (did you mean 'k8s'?)" in e.value.msg
+
+
+def test_a_del_goes_on_when_an_enabled_plugin_is_not_installed(
+        request_context: Callable[..., Any], recording_plugin: Callable[[str], tuple[str, str]],
+        caplog: pytest.LogCaptureFixture) -> None:
+    from multus.engine import cache
+    from multus.testing import read_calls
+
+    bin_dir, log = recording_plugin("rec")
+    cluster = {"cniVersion": "1.0.0", "name": "cluster", "type": "rec"}
+    conf = {"binDir": bin_dir, "delegates": [cluster]}
+    ctx = request_context(command="DEL", conf=conf, enabled=["k8z"])
+    # what an ADD of this container left: its delegate cache
+    cache.save(ctx.conf.cni_dir, ctx.request.container_id,
+               [multus.Delegate(config=cluster, name="cluster", ifname="eth0", master=True)])
+    with caplog.at_level("ERROR", logger="multus"):
+        assert multus.handle(ctx.request, ctx.plugins, configure_logging=False) is None
+    assert [c["env"]["CNI_COMMAND"] for c in read_calls(log)] == ["DEL"]
+    assert "['k8z'] are not installed" in caplog.text and "the DEL goes on without them" in caplog.text
+    assert not os.path.exists(cache.path(ctx.conf.cni_dir, ctx.request.container_id))
+    add = request_context(command="ADD", conf=conf, enabled=["k8z"])
+    with pytest.raises(multus.CNIError) as e:  # anything else still refuses
+        multus.handle(add.request, add.plugins, configure_logging=False)
+    assert e.value.code == multus.PLUGIN_LOAD_FAILED
+    assert [c["env"]["CNI_COMMAND"] for c in read_calls(log)] == ["DEL"]
+
+
+def test_the_testing_helpers_are_exported_by_multus_testing() -> None:
+    import multus.testing as t
+    from multus.testing import recorder
+
+    assert t.read_calls is recorder.read_calls and t.DelegateRecorder is recorder.DelegateRecorder
+    env = t.cni_env("ADD", container_id="c1", netns="/run/netns/x", ifname="eth0")
+    assert (env["CNI_COMMAND"], env["CNI_CONTAINERID"], env["CNI_IFNAME"]) == ("ADD", "c1", "eth0")
+    assert set(t.__all__) == set(t._EXPORTS) and set(t.__all__) <= set(dir(t))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        t.nope  # noqa: B018
+
+
 def test_an_unknown_key_is_logged_with_a_suggestion(request_context: Callable[..., Any],
                                                      caplog: pytest.LogCaptureFixture) -> None:
     from multus.engine.run import context
@@ -228,6 +296,18 @@ def test_an_unknown_key_is_logged_with_a_suggestion(request_context: Callable[..
     messages = [r.getMessage() for r in caplog.records]
     assert "configuration key 'clusterNetwrok' is unknown to multus (did you mean 'clusterNetwork'?)" in messages
     assert "configuration key 'exampleNetworksFile' is not a multus setting (left to plugins)" in messages
+
+
+def test_the_unknown_key_warning_is_printed_from_log_level_error_up(
+        request_context: Callable[..., Any], capsys: pytest.CaptureFixture[str], multus_logger_restored: None) -> None:
+    from multus.engine.run import context
+
+    for level, shown in (("error", True), ("verbose", True), ("panic", False)):
+        ctx = request_context(conf={"clusterNetwrok": "x", "logLevel": level, "logToStderr": True})
+        context(ctx.request, ctx.plugins, configure_logging=True)
+        err = capsys.readouterr().err
+        line = "[error] warning: configuration key 'clusterNetwrok' is unknown to multus (did you mean 'clusterNetwork'?)"
+        assert (line in err) is shown, (level, err)
 
 
 def test_a_bad_log_level_lists_the_valid_ones(request_context: Callable[..., Any], capsys: pytest.CaptureFixture[str],
@@ -255,8 +335,41 @@ def test_a_wrong_return_type_names_the_one_plugin_that_answered(request_context:
             return {"cniVersion": "1.0.0", "name": "x", "type": "bridge"}
 
     error = source_error(request_context, silent=Silent(), **{"dict-source": DictSource()})
-    assert error.msg == ("hook multus_source_network returned dict, expected NetworkConfig "
-                           "(implemented by plugin 'dict-source')")
+    assert error.msg.startswith("multus plugin 'dict-source' (dict-source) of distribution "), error.msg
+    assert error.msg.endswith(" failed in hook multus_source_network: it returned dict, expected NetworkConfig")
+    assert "silent" not in error.msg
+
+
+def test_a_plugin_registered_without_a_name_is_named_after_its_class(
+        request_context: Callable[..., Any]) -> None:
+    class DictSource:
+        @multus.hookimpl(tryfirst=True)
+        def multus_source_network(self) -> dict[str, Any]:
+            return {"cniVersion": "1.0.0", "name": "x", "type": "bridge"}
+
+    class Raises:
+        @multus.hookimpl(tryfirst=True)
+        def multus_source_pod(self) -> None:
+            raise RuntimeError("boom")
+
+    ctx = request_context(plugins=[DictSource(), DictSource(), Raises()])
+    assert {"DictSource", "DictSource-2", "Raises"} <= {n for n, _ in ctx.plugins.pm.list_name_plugin()}
+    with pytest.raises(multus.CNIError) as e:
+        ctx.plugins.source_network(ctx, multus.NetworkRef("x"))
+    assert e.value.msg.startswith("multus plugin 'DictSource"), e.value.msg
+    with pytest.raises(multus.CNIError) as e:
+        ctx.plugins.source_pod(ctx)
+    assert e.value.msg.startswith("multus plugin 'Raises' (Raises) of distribution "), e.value.msg
+    assert e.value.msg.endswith("failed in hook multus_source_pod: RuntimeError: boom")
+
+
+def test_several_plugins_that_are_not_installed_get_one_hint_each() -> None:
+    from multus.plugin.manager import Plugins
+
+    with pytest.raises(multus.CNIError) as e:
+        Plugins(enabled=["k8z", "locl", "zzzzzz"], env={}).check_enabled_installed()
+    assert "['k8z', 'locl', 'zzzzzz'] are not installed ('k8z': did you mean 'k8s'?) " \
+           "('locl': did you mean 'local'?); installed: [" in e.value.msg, e.value.msg
 
 
 def test_an_exception_in_a_hook_names_the_plugin_and_the_hook(request_context: Callable[..., Any]) -> None:

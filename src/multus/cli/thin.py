@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import sys
 
-from multus.executable import ABOUT, exit_fast, run_cni
+from multus.executable import ABOUT, exit_fast, run_cni, usage
 
 __all__ = ["ABOUT", "cni_main", "main", "run"]
 
 
 def run() -> int:
     """One CNI call of ``multus`` (the installed backends, no extra plugin)."""
-    return run_cni(about=ABOUT)
+    return run_cni(about=ABOUT, help_text=usage(ABOUT, conf_file="/etc/cni/net.d/00-multus.conf"))
 
 
 def main() -> None:

@@ -16,7 +16,8 @@ import time
 
 from multus.config.netconf import MultusConf
 
-LEVELS = {"debug": logging.DEBUG, "verbose": logging.INFO, "error": logging.ERROR, "panic": logging.CRITICAL}
+# upstream has no warning level: a warning is printed as "[error] warning: ...", from logLevel error up
+LEVELS = {"debug": logging.DEBUG, "verbose": logging.INFO, "error": logging.WARNING, "panic": logging.CRITICAL}
 LOGGER = "multus"
 _HANDLER_MARK = "_multus_handler"
 

@@ -40,6 +40,22 @@ def context(req: CniRequest, plugins: Plugins | None = None, configure_logging: 
 
 def handle(req: CniRequest, plugins: Plugins | None = None,
            configure_logging: bool = True) -> dict[str, Any] | None:
+    """Run one CNI request in this process, as the ``multus`` executable does.
+
+    Args:
+        req: the request (:func:`multus.from_environ` builds it from the CNI environment and
+            the configuration's bytes).
+        plugins: the plugins to run it with; default: a :class:`~multus.Plugins` with the core
+            defaults and the installed backends (entry points).
+        configure_logging: set up logging from the configuration's ``logLevel``, ``logFile``
+            and ``logToStderr``, as the executable does.
+
+    Returns:
+        The result to print (ADD, CHECK's and STATUS' ``None``, VERSION's versions object).
+
+    Raises:
+        CNIError: the request failed; print ``err.to_json()`` and exit 1.
+    """
     ctx = context(req, plugins, configure_logging)
     start = time.monotonic()
     error: CNIError | None = None
@@ -54,7 +70,13 @@ def handle(req: CniRequest, plugins: Plugins | None = None,
 
 def dispatch(ctx: RequestContext) -> dict[str, Any] | None:
     req, conf = ctx.request, ctx.conf
-    ctx.plugins.check_enabled_installed()
+    try:
+        ctx.plugins.check_enabled_installed()
+    except CNIError as e:
+        if req.command != "DEL":
+            raise
+        # a node whose configuration names a plugin it lacks must still tear its pods down
+        log.error("%s: the DEL goes on without them", e.msg)
     if conf.prev_result is not None:
         from multus.cni.result import parse_result
 

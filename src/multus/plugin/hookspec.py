@@ -12,10 +12,10 @@ lifecycle          ``multus.lifecycle``      who is told when networks come and 
 =================  ========================  ============================================
 
 Lookup hooks are ``firstresult``: an implementation answers, or returns ``None`` to say "not
-mine, ask the next one", or raises :class:`multus.errors.CNIError` to reject the request. The
+mine, ask the next one", or raises :class:`multus.CNIError` to reject the request. The
 core's own implementations (:mod:`multus.engine.defaults`) are registered with ``trylast`` so
 that any plugin can override them. Plugins must call hooks only through
-:class:`multus.plugin.manager.Plugins` (``ctx.plugins``), never ``pm.hook`` directly.
+:class:`multus.Plugins` (``ctx.plugins``), never ``pm.hook`` directly.
 """
 
 from __future__ import annotations
@@ -39,8 +39,12 @@ if TYPE_CHECKING:
 PROJECT = "multus"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+"""The marker of hook implementations: ``@multus.hookimpl`` on a function or method named
+after a hook (``multus_source_network`` …), optionally ``@multus.hookimpl(tryfirst=True)``,
+``trylast=True`` or ``wrapper=True`` (pluggy's options)."""
 
 FAMILIES = ("source", "delegate", "result", "lifecycle")
+"""The hook families; a backend's entry points are in the groups ``multus.<family>``."""
 
 
 # --- source ----------------------------------------------------------------------------------
@@ -75,7 +79,7 @@ def multus_source_network(ctx: RequestContext, ref: NetworkRef) -> NetworkConfig
 
     :return: the :class:`~multus.plugin.models.NetworkConfig`, or ``None`` for "unknown here".
 
-    Semantics: first result; raise :class:`~multus.errors.CNIError` to reject. Since 0.1.
+    Semantics: first result; raise :class:`~multus.CNIError` to reject. Since 0.1.
     """
 
 
@@ -184,7 +188,7 @@ def multus_lifecycle_daemon_started(daemon: DaemonContext) -> None:
     the daemon's environment. Long-lived work (watches, caches, background writers) starts here
     and is kept in ``daemon.plugins.state``, where request hooks find it. The Kubernetes backend starts its
     pod and NetworkAttachmentDefinition informers and waits (bounded) for their first list.
-    Raising :class:`~multus.errors.CNIError` makes the daemon refuse to start (exit 1).
+    Raising :class:`~multus.CNIError` makes the daemon refuse to start (exit 1).
 
     Semantics: all implementations are called. Since 0.2.
     """

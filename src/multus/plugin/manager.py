@@ -34,7 +34,15 @@ from multus.plugin.entrypoints import EntryPointRef
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
-    from multus.plugin.models import Attachment, Delegate, NetworkConfig, NetworkRef, PodInfo, RequestContext
+    from multus.plugin.models import (
+        Attachment,
+        DaemonContext,
+        Delegate,
+        NetworkConfig,
+        NetworkRef,
+        PodInfo,
+        RequestContext,
+    )
 
 log = logging.getLogger("multus.plugins")
 
@@ -69,12 +77,15 @@ def hook_names() -> list[str]:
     return sorted(n for n in vars(hookspec) if n.startswith(f"{hookspec.PROJECT}_"))
 
 
-def closest(name: str, names: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the name closest to ``name``, or an empty string."""
+def closest(name: str, names: Iterable[str], *, named: bool = False) -> str:
+    """`` (did you mean 'x'?)`` for the name closest to ``name``, or an empty string; with
+    ``named``, `` ('name': did you mean 'x'?)`` (one hint per name in a list of several)."""
     import difflib  # only for an error message
 
     match = difflib.get_close_matches(name, list(names), n=1)
-    return f" (did you mean {match[0]!r}?)" if match else ""
+    if not match:
+        return ""
+    return f" ({name!r}: did you mean {match[0]!r}?)" if named else f" (did you mean {match[0]!r}?)"
 
 
 def check_hook_names(plugin: object, label: str) -> None:
@@ -85,11 +96,10 @@ def check_hook_names(plugin: object, label: str) -> None:
             raise CNIError(PLUGIN_LOAD_FAILED, f"{label}: {attr!r} is not a multus hook{closest(attr, known)}")
 
 
-def _expect(hook: str, value: Any, types: type | tuple[type, ...], owners: str) -> None:
-    if value is not None and not isinstance(value, types):
-        want = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
-        raise CNIError(PLUGIN_LOAD_FAILED, f"hook {hook} returned {type(value).__name__}, expected {want} "
-                       f"(implemented by {owners})")
+def _default_name(plugin: object) -> str:
+    """The name of a plugin registered without one: its module's or its class's name."""
+    name = getattr(plugin, "__name__", None)
+    return name if isinstance(name, str) and name else type(plugin).__name__
 
 
 class Plugins:
@@ -120,8 +130,13 @@ class Plugins:
             CNIError: (``PLUGIN_LOAD_FAILED``) a ``multus_*`` attribute is no hook (a misspelt
                 name), or a hook implementation does not match its specification.
         """
-        label = f"multus plugin {name or getattr(plugin, '__name__', type(plugin).__name__)!r}"
-        self._register(plugin, name, label, "")
+        if name is None:
+            base = name = _default_name(plugin)
+            n = 1
+            while self.pm.get_plugin(name) is not None and not self.pm.is_registered(plugin):
+                n += 1
+                name = f"{base}-{n}"  # two instances of one class
+        self._register(plugin, name, f"multus plugin {name!r}", "")
 
     def _register(self, plugin: object, name: str | None, label: str, dist: str) -> None:
         check_hook_names(plugin, label)
@@ -189,13 +204,18 @@ class Plugins:
 
     def owners(self, hook: str) -> str:
         """Who implements ``hook``: plugin names and distributions, for error messages."""
-        out = []
-        for impl in getattr(self.pm.hook, hook).get_hookimpls():
-            if impl.plugin_name == DEFAULTS_MODULE:
-                continue
-            dist = self._origin.get(impl.plugin_name, "")
-            out.append(f"plugin {impl.plugin_name!r}" + (f" of distribution {dist!r}" if dist else ""))
+        out = [self.describe(impl.plugin_name) for impl in getattr(self.pm.hook, hook).get_hookimpls()
+               if impl.plugin_name != DEFAULTS_MODULE]
         return ", ".join(reversed(out)) or "the multus defaults"
+
+    def describe(self, name: str) -> str:
+        """``multus plugin 'short' (name) of distribution 'dist'``: how every error names a plugin
+        (``name`` is ``group:entry-point`` for an installed one, its own name for one registered
+        directly)."""
+        short = name.split(":", 1)[1] if ":" in name else name
+        plugin = self.pm.get_plugin(name)
+        dist = self._origin.get(name) or (_distribution_of(plugin) if plugin is not None else "")
+        return f"multus plugin {short!r} ({name})" + (f" of distribution {dist!r}" if dist else "")
 
     def _entry_points(self, group: str) -> list[tuple[EntryPoint | EntryPointRef, str]]:
         out: list[tuple[EntryPoint | EntryPointRef, str]] = []
@@ -218,12 +238,12 @@ class Plugins:
 
     # --- daemon lifecycle ------------------------------------------------------------------
 
-    def daemon_started(self, daemon: models.DaemonContext) -> None:
+    def daemon_started(self, daemon: DaemonContext) -> None:
         """Tell the plugins that the daemon starts (the thin plugin never calls this)."""
         self.load_family("lifecycle")
         self.pm.hook.multus_lifecycle_daemon_started(daemon=daemon)
 
-    def daemon_stopping(self, daemon: models.DaemonContext) -> None:
+    def daemon_stopping(self, daemon: DaemonContext) -> None:
         try:
             self.load_family("lifecycle")
             self.pm.hook.multus_lifecycle_daemon_stopping(daemon=daemon)
@@ -239,22 +259,33 @@ class Plugins:
         known = {ep.name for fam in hookspec.FAMILIES for ep in metadata.entry_points(group=group_of(fam))}
         missing = sorted(self.enabled - known)
         if missing:
-            hints = "".join(closest(m, known) for m in missing)
+            hints = "".join(closest(m, known, named=len(missing) > 1) for m in missing)
             raise CNIError(PLUGIN_LOAD_FAILED, f"plugins: enabled multus plugin(s) {missing} are not installed"
                            f"{hints}; installed: {sorted(known)} "
                            f"(entry points of groups {[group_of(f) for f in hookspec.FAMILIES]})")
 
     def _check(self, hook: str, value: Any, types: type | tuple[type, ...]) -> None:
-        if value is not None and not isinstance(value, types):
-            _expect(hook, value, types, self._answered_by() or self.owners(hook))
+        """A hook's answer must be of ``types``: else a CNIError (code 103) that names the plugin
+        that gave it, its distribution and the hook, with the implementation's file and line."""
+        if value is None or isinstance(value, types):
+            return
+        impls = self._answered_by(hook)
+        where = ""
+        if len(impls) == 1:
+            function = inspect.unwrap(impls[0].function)
+            code = getattr(getattr(function, "__func__", function), "__code__", None)
+            where = f"{code.co_filename}:{code.co_firstlineno} in {code.co_name}" if code is not None else ""
+        who = ", ".join(self.describe(i.plugin_name) for i in reversed(impls)) or "the multus defaults"
+        want = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+        raise CNIError(PLUGIN_FAILED, f"{who} failed in hook {hook}: it returned {type(value).__name__}, "
+                       f"expected {want}", where)
 
-    def _answered_by(self) -> str:
-        """The plugin (and distribution) that gave the last first-result answer, for errors."""
-        name = _ANSWERED.get()
-        if not name:
-            return ""
-        dist = self._origin.get(name, "")
-        return f"plugin {name!r}" + (f" of distribution {dist!r}" if dist else "")
+    def _answered_by(self, hook: str) -> list[Any]:
+        """The implementations of ``hook`` that may have given its answer, for errors: the one
+        that answered last if it implements ``hook`` (first-result hooks), else all but the
+        defaults."""
+        impls = [i for i in getattr(self.pm.hook, hook).get_hookimpls() if i.plugin_name != DEFAULTS_MODULE]
+        return [i for i in impls if i.plugin_name == _ANSWERED.get()] or impls
 
     # --- errors ----------------------------------------------------------------------------
 
@@ -288,11 +319,8 @@ class Plugins:
         if culprit is None:
             err = CNIError(PLUGIN_FAILED, f"hook {hook} failed: {what}", where)
         else:
-            name = culprit.plugin_name
-            short = name.split(":", 1)[1] if ":" in name else name
-            dist = self._origin.get(name) or _distribution_of(culprit.plugin)
-            err = CNIError(PLUGIN_FAILED, f"multus plugin {short!r} ({name}) of distribution {dist!r} failed in "
-                           f"hook {hook}: {what}", where)
+            err = CNIError(PLUGIN_FAILED, f"{self.describe(culprit.plugin_name)} failed in hook {hook}: {what}",
+                           where)
         log.error("%s (at %s)", err.msg, where)
         return err
 

@@ -23,9 +23,11 @@ def base_conf(root: str) -> dict[str, Any]:
 
 def make_context(root: str, command: str = "ADD", conf: dict[str, Any] | None = None,
                  plugins: Iterable[object] = (), pod: PodInfo | None = None, args: str = DEFAULT_ARGS,
-                 env: dict[str, str] | None = None) -> RequestContext:
+                 env: dict[str, str] | None = None, enabled: Iterable[str] | None = None) -> RequestContext:
     """The context of one request, as the engine builds it, with ``plugins`` registered on a
-    :class:`~multus.Plugins` that loads no entry point."""
+    :class:`~multus.Plugins` that loads no entry point; with ``enabled`` (entry-point names,
+    possibly none), a ``Plugins`` that loads the installed backends as the executable does, with
+    those third-party plugins enabled."""
     from multus import RequestContext
     from multus.cni.request import from_environ
     from multus.config import netconf
@@ -35,7 +37,7 @@ def make_context(root: str, command: str = "ADD", conf: dict[str, Any] | None = 
     cni = {"CNI_COMMAND": command, "CNI_CONTAINERID": "test-container", "CNI_NETNS": os.path.join(root, "netns"),
            "CNI_IFNAME": "eth0", "CNI_ARGS": args, "CNI_PATH": os.path.join(root, "bin")} | (env or {})
     req = from_environ(cni, json.dumps(config).encode())
-    pm = Plugins(env={}, entry_points=False)
+    pm = Plugins(env={}, entry_points=False) if enabled is None else Plugins(enabled=enabled, env={})
     for plugin in plugins:
         pm.register(plugin)
     return RequestContext(request=req, conf=netconf.load(req.config), plugins=pm, pod=pod)

@@ -127,16 +127,19 @@ def recording_plugin(tmp_path: Any) -> Callable[[str], tuple[str, str]]:
 
 @pytest.fixture
 def request_context(tmp_path: Any) -> Callable[..., RequestContext]:
-    """``request_context(command="ADD", conf=None, plugins=(), pod=None, args=..., env=None)``
-    builds the :class:`~multus.RequestContext` a hook receives, for a unit test of the hook:
-    no root, no network namespace, no binary is run.
+    """``request_context(command="ADD", conf=None, plugins=(), pod=None, args=..., env=None,
+    enabled=None)`` builds the :class:`~multus.RequestContext` a hook receives, for a unit test
+    of the hook: no root, no network namespace, no binary is run.
 
     ``conf`` is merged into a minimal multus configuration whose directories are under the
-    test's ``tmp_path``; ``plugins`` are registered on a fresh :class:`~multus.Plugins` that
-    loads no entry point (only the core defaults and what is given); ``pod`` sets ``ctx.pod``.
+    test's ``tmp_path``; ``plugins`` are registered (named after their class or module) on a
+    fresh :class:`~multus.Plugins` that loads no entry point (only the core defaults and what is
+    given); ``pod`` sets ``ctx.pod``. ``enabled`` (a list of entry-point names, possibly empty)
+    makes that ``Plugins`` load the installed backends as the executable does, with those
+    third-party plugins enabled: a test that the entry point of an installed plugin is found.
     """
     def make(command: str = "ADD", conf: dict[str, Any] | None = None, plugins: Iterable[object] = (),
              pod: PodInfo | None = None, args: str = DEFAULT_ARGS,
-             env: dict[str, str] | None = None) -> RequestContext:
-        return make_context(str(tmp_path), command, conf, plugins, pod, args, env)
+             env: dict[str, str] | None = None, enabled: Iterable[str] | None = None) -> RequestContext:
+        return make_context(str(tmp_path), command, conf, plugins, pod, args, env, enabled)
     return make
