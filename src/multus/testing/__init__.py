@@ -3,8 +3,8 @@
 Public names (imported on first use):
 
 * :func:`make_context` (what the ``request_context`` fixture calls), :func:`base_conf`;
-* :func:`cni_env`, :func:`invoke` and :class:`CniOutcome`: run a CNI executable as a runtime
-  does;
+* :func:`cni_env` and :class:`CniOutcome`: the environment of a CNI call, and what the
+  ``cni_invoke`` fixture returns;
 * :class:`DelegateRecorder` and :class:`DelegateCall`: record the delegates a request invokes,
   without running them; :func:`write_recording_plugin` and :func:`read_calls`: a CNI plugin
   executable that records its calls, and what it recorded.
@@ -17,12 +17,12 @@ from typing import Any
 
 _EXPORTS = {
     "make_context": "multus.testing.context", "base_conf": "multus.testing.context",
-    "cni_env": "multus.testing.invoke", "invoke": "multus.testing.invoke", "CniOutcome": "multus.testing.invoke",
+    "cni_env": "multus.testing.invoke", "CniOutcome": "multus.testing.invoke",
     "DelegateRecorder": "multus.testing.recorder", "DelegateCall": "multus.testing.recorder",
     "write_recording_plugin": "multus.testing.recorder", "read_calls": "multus.testing.recorder",
 }
 
-__all__ = ["CniOutcome", "DelegateCall", "DelegateRecorder", "base_conf", "cni_env", "invoke", "make_context",
+__all__ = ["CniOutcome", "DelegateCall", "DelegateRecorder", "base_conf", "cni_env", "make_context",
            "read_calls", "write_recording_plugin"]
 
 
