@@ -424,7 +424,16 @@ class Multus:
 
         def gone() -> bool:
             self.unstick()
-            return self.daemonset() is None and not self.daemon_pods()
+            ds, pods = self.daemonset(), self.daemon_pods()
+            if ds is None and not pods:
+                return True
+            # not yet: say what is left (shown as the last error when the wait times out)
+            left = [(p.metadata.name, p.status.phase, p.metadata.deletion_timestamp is not None,
+                     [(c.name, c.state.to_dict()) for c in (p.status.container_statuses or [])]) for p in pods]
+            fin = ds.metadata.finalizers if ds is not None else None
+            raise RuntimeError(f"DaemonSet {'still there, finalizers ' + str(fin) if ds is not None else 'gone'}; "
+                               f"pods {left}; sandboxes ready "
+                               f"{[p[0] for p in left if self.cluster.sandboxes(NAMESPACE, p[0], ready_only=True)]}")
 
         _wait("the multus DaemonSet and its pod deleted", gone, timeout, interval=0.5, alive=self.cluster.dead)
         self.mode = None
