@@ -96,6 +96,12 @@ def check_hook_names(plugin: object, label: str) -> None:
             raise CNIError(PLUGIN_LOAD_FAILED, f"{label}: {attr!r} is not a multus hook{closest(attr, known)}")
 
 
+def _code_of(impl: Any) -> Any:
+    """The code object of a hook implementation's function (``None`` if it has none)."""
+    function = inspect.unwrap(impl.function)
+    return getattr(getattr(function, "__func__", function), "__code__", None)
+
+
 def _default_name(plugin: object) -> str:
     """The name of a plugin registered without one: its module's or its class's name."""
     name = getattr(plugin, "__name__", None)
@@ -204,9 +210,14 @@ class Plugins:
 
     def owners(self, hook: str) -> str:
         """Who implements ``hook``: plugin names and distributions, for error messages."""
-        out = [self.describe(impl.plugin_name) for impl in getattr(self.pm.hook, hook).get_hookimpls()
-               if impl.plugin_name != DEFAULTS_MODULE]
-        return ", ".join(reversed(out)) or "the multus defaults"
+        return self._describe_all(self._impls(hook))
+
+    def _impls(self, hook: str) -> list[Any]:
+        """The implementations of ``hook`` other than the core defaults."""
+        return [i for i in getattr(self.pm.hook, hook).get_hookimpls() if i.plugin_name != DEFAULTS_MODULE]
+
+    def _describe_all(self, impls: list[Any]) -> str:
+        return ", ".join(self.describe(i.plugin_name) for i in reversed(impls)) or "the multus defaults"
 
     def describe(self, name: str) -> str:
         """``multus plugin 'short' (name) of distribution 'dist'``: how every error names a plugin
@@ -270,12 +281,9 @@ class Plugins:
         if value is None or isinstance(value, types):
             return
         impls = self._answered_by(hook)
-        where = ""
-        if len(impls) == 1:
-            function = inspect.unwrap(impls[0].function)
-            code = getattr(getattr(function, "__func__", function), "__code__", None)
-            where = f"{code.co_filename}:{code.co_firstlineno} in {code.co_name}" if code is not None else ""
-        who = ", ".join(self.describe(i.plugin_name) for i in reversed(impls)) or "the multus defaults"
+        code = _code_of(impls[0]) if len(impls) == 1 else None
+        where = f"{code.co_filename}:{code.co_firstlineno} in {code.co_name}" if code is not None else ""
+        who = self._describe_all(impls)
         want = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
         raise CNIError(PLUGIN_FAILED, f"{who} failed in hook {hook}: it returned {type(value).__name__}, "
                        f"expected {want}", where)
@@ -284,7 +292,7 @@ class Plugins:
         """The implementations of ``hook`` that may have given its answer, for errors: the one
         that answered last if it implements ``hook`` (first-result hooks), else all but the
         defaults."""
-        impls = [i for i in getattr(self.pm.hook, hook).get_hookimpls() if i.plugin_name != DEFAULTS_MODULE]
+        impls = self._impls(hook)
         return [i for i in impls if i.plugin_name == _ANSWERED.get()] or impls
 
     # --- errors ----------------------------------------------------------------------------
@@ -306,9 +314,7 @@ class Plugins:
         impls: dict[Any, Any] = {}
         caller = getattr(self.pm.hook, hook, None)
         for impl in (caller.get_hookimpls() if caller is not None else []):
-            function = inspect.unwrap(impl.function)
-            code = getattr(getattr(function, "__func__", function), "__code__", None)
-            impls[code] = impl
+            impls[_code_of(impl)] = impl
         culprit, where, tb = None, "", e.__traceback__
         while tb is not None:  # the innermost implementation on the stack is the one that raised
             culprit = impls.get(tb.tb_frame.f_code, culprit)
